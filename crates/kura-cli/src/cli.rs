@@ -1,0 +1,176 @@
+//! Command-line flags (clap derive): what the user typed. `config.rs` turns it into meaning.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok · 1 error · 3 snapshot saved but some files could not be read · 4 snapshot saved \
+and judged suspicious · 10 repository not found · 11 repository busy · 12 wrong password";
+
+/// kura (蔵): ransomware-resilient backup, detection and recovery for hospitals.
+#[derive(Debug, Parser)]
+#[command(name = "kura", version, about, after_help = EXIT_STATUS)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Repository location: a local directory (the default backend).
+    #[arg(short = 'r', long = "repo", env = "KURA_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the repository password from this file (else KURA_PASSWORD, else a prompt on a terminal).
+    #[arg(long, env = "KURA_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Configuration file (default ./kura.toml, then /etc/kura/kura.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// One JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print less: no progress, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository (and optionally an example kura.toml).
+    #[command(after_help = EXIT_STATUS)]
+    Init(InitCmd),
+    /// Back up paths into a new snapshot, judging it clean or suspicious.
+    #[command(after_help = EXIT_STATUS)]
+    Backup(BackupCmd),
+    /// List snapshots with their verdicts.
+    #[command(after_help = EXIT_STATUS)]
+    Snapshots(SnapshotsCmd),
+    /// List files in a snapshot.
+    #[command(after_help = EXIT_STATUS)]
+    Ls(LsCmd),
+    /// Show what changed between two snapshots.
+    #[command(after_help = EXIT_STATUS)]
+    Diff(DiffCmd),
+    /// Restore a snapshot into a directory.
+    #[command(after_help = EXIT_STATUS)]
+    Restore(RestoreCmd),
+    /// Verify the repository (with --read-data: every byte).
+    #[command(after_help = EXIT_STATUS)]
+    Check(CheckCmd),
+    /// Remove snapshots by a generation policy; never the newest clean or a quarantined one.
+    #[command(after_help = EXIT_STATUS)]
+    Forget(ForgetCmd),
+}
+
+/// Snapshot reference: an id prefix, `latest` or `latest-clean`.
+pub const SNAP_HELP: &str = "snapshot: id prefix, `latest` or `latest-clean`";
+
+#[derive(Debug, Args)]
+pub struct InitCmd {
+    /// Also write a commented example configuration to this file (refuses to overwrite).
+    #[arg(long)]
+    pub write_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCmd {
+    /// Paths to back up (default: `sources` from kura.toml).
+    pub paths: Vec<PathBuf>,
+    /// Add a tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Exclude files matching a glob (repeatable; adds to kura.toml's excludes).
+    #[arg(long = "exclude")]
+    pub excludes: Vec<String>,
+    /// Skip detection (no verdict is recorded).
+    #[arg(long)]
+    pub no_detect: bool,
+    /// Read every file even if unchanged since the parent snapshot.
+    #[arg(long)]
+    pub force: bool,
+    /// Host name to record.
+    #[arg(long)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsCmd {}
+
+#[derive(Debug, Args)]
+pub struct LsCmd {
+    #[arg(help = SNAP_HELP)]
+    pub snapshot: String,
+    /// Only this path inside the snapshot.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffCmd {
+    #[arg(help = SNAP_HELP)]
+    pub older: String,
+    #[arg(help = SNAP_HELP)]
+    pub newer: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreCmd {
+    #[arg(help = SNAP_HELP)]
+    pub snapshot: String,
+    /// Directory to restore into (created if missing).
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    /// Restore only this path inside the snapshot.
+    #[arg(long)]
+    pub include: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckCmd {
+    /// Decrypt and verify every data pack, not only the structure.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ForgetCmd {
+    /// Keep the last n snapshots.
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    /// Keep the last n hourly snapshots.
+    #[arg(long)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the last n daily snapshots.
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    /// Keep the last n weekly snapshots.
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the last n monthly snapshots.
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    /// Keep the last n yearly snapshots.
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
+    /// Also remove data no longer used by any snapshot.
+    #[arg(long)]
+    pub prune: bool,
+    /// Show what would be removed; remove nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,40 @@
+//! `kura check`
+
+use anyhow::Result;
+use kura_engine::LockMode;
+
+use crate::cli::CheckCmd;
+use crate::context::Ctx;
+use crate::exit::Outcome;
+
+pub fn run(ctx: &Ctx, cmd: &CheckCmd) -> Result<Outcome> {
+    let repo = ctx.open(LockMode::Shared)?;
+    let report = repo.check(cmd.read_data)?;
+    if ctx.global.json {
+        crate::output::json(&serde_json::json!({ "ok": report.is_ok(), "report": report }))?;
+    } else {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        if report.is_ok() {
+            let what = if cmd.read_data {
+                "structure and all data"
+            } else {
+                "structure"
+            };
+            ctx.say(format!("no errors were found ({what} checked)"));
+        }
+    }
+    if report.is_ok() {
+        Ok(Outcome::Ok)
+    } else {
+        eprintln!(
+            "kura: error: the repository has {} errors: restore from another copy (offline disk or remote) and run `kura check --read-data` there",
+            report.errors.len()
+        );
+        Ok(Outcome::Failed)
+    }
+}

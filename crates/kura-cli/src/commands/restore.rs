@@ -1,0 +1,27 @@
+//! `kura restore`
+
+use anyhow::Result;
+use kura_engine::LockMode;
+
+use crate::cli::RestoreCmd;
+use crate::context::Ctx;
+use crate::exit::Outcome;
+
+pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
+    let mut repo = ctx.open(LockMode::Shared)?;
+    let report = repo.restore(&cmd.snapshot, &cmd.target, cmd.include.as_deref())?;
+    if ctx.global.json {
+        crate::output::json(&report)?;
+    } else {
+        ctx.say(format!(
+            "restored snapshot {} to {}: {} files, {} dirs, {} in {:.1}s",
+            &report.snapshot[..8],
+            report.target.display(),
+            report.files,
+            report.dirs,
+            crate::output::bytes(report.bytes),
+            report.duration_secs
+        ));
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,126 @@
+//! `kura.toml` + environment + flags → one validated configuration.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The configuration file, as written by the operator.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Repository location.
+    pub repository: Option<String>,
+    /// File holding the repository password.
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub backup: BackupSection,
+    /// Retention policy (generations).
+    pub retention: Option<kura_engine::KeepPolicy>,
+    #[serde(default)]
+    pub detect: DetectSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    /// Paths backed up when `kura backup` gets none.
+    #[serde(default)]
+    pub sources: Vec<PathBuf>,
+    /// Glob patterns to exclude.
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    /// Tags added to every snapshot.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectSection {
+    /// Command run (no shell) when a snapshot is judged suspicious; gets KURA_SNAPSHOT,
+    /// KURA_VERDICT and KURA_FINDINGS in its environment.
+    pub alert_command: Option<Vec<String>>,
+}
+
+/// The example written by `kura init --write-config`.
+pub const EXAMPLE: &str = include_str!("../../../examples/kura.toml");
+
+impl FileConfig {
+    /// Parse a configuration text.
+    pub fn parse(text: &str, origin: &Path) -> Result<FileConfig> {
+        toml::from_str(text).with_context(|| format!("invalid configuration {}", origin.display()))
+    }
+
+    /// Load `--config FILE` (must exist), else `./kura.toml`, else `/etc/kura/kura.toml`, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> {
+        if let Some(p) = explicit {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read configuration {}", p.display()))?;
+            return Ok((Self::parse(&text, p)?, Some(p.to_path_buf())));
+        }
+        for candidate in [Path::new("kura.toml"), Path::new("/etc/kura/kura.toml")] {
+            if candidate.is_file() {
+                let text = std::fs::read_to_string(candidate).with_context(|| {
+                    format!("cannot read configuration {}", candidate.display())
+                })?;
+                return Ok((
+                    Self::parse(&text, candidate)?,
+                    Some(candidate.to_path_buf()),
+                ));
+            }
+        }
+        Ok((FileConfig::default(), None))
+    }
+}
+
+/// Read the password: `--password-file`/`KURA_PASSWORD_FILE`, then `KURA_PASSWORD`, then the
+/// config's `password_file`, then a prompt when stdin is a terminal. Never from argv.
+pub fn password(flag_file: Option<&Path>, config_file: Option<&Path>) -> Result<String> {
+    let from_file = |p: &Path| -> Result<String> {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read password file {}", p.display()))?;
+        let pw = text.lines().next().unwrap_or("").to_string();
+        if pw.is_empty() {
+            bail!("password file {} is empty", p.display());
+        }
+        Ok(pw)
+    };
+    if let Some(p) = flag_file {
+        return from_file(p);
+    }
+    if let Ok(pw) = std::env::var("KURA_PASSWORD")
+        && !pw.is_empty()
+    {
+        return Ok(pw);
+    }
+    if let Some(p) = config_file {
+        return from_file(p);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let pw = rpassword::prompt_password("repository password: ")
+            .context("cannot read the password")?;
+        if !pw.is_empty() {
+            return Ok(pw);
+        }
+    }
+    bail!("no repository password: set KURA_PASSWORD, KURA_PASSWORD_FILE or --password-file")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let cfg = FileConfig::parse(EXAMPLE, Path::new("examples/kura.toml")).unwrap();
+        assert!(cfg.retention.is_some());
+        assert!(!cfg.backup.sources.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = FileConfig::parse("repositry = \"/x\"\n", Path::new("k.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("repositry"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The single table from errors and outcomes to exit codes (as restic: 0, 1, 3, 10, 11, 12).
+
+use std::process::ExitCode;
+
+use kura_engine::Error as EngineError;
+
+/// Exit codes, documented in every command's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Code {
+    /// Success.
+    Ok = 0,
+    /// Any error.
+    Error = 1,
+    /// Snapshot saved, but some files could not be read.
+    Unreadable = 3,
+    /// Snapshot saved and judged suspicious (or a scan found an attack).
+    Suspicious = 4,
+    /// Repository not found.
+    NoRepository = 10,
+    /// Repository busy (locked by another kura process).
+    Busy = 11,
+    /// Wrong password.
+    WrongPassword = 12,
+}
+
+/// What a successful command wants the exit status to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All good.
+    Ok,
+    /// Done, but some files could not be read.
+    Unreadable,
+    /// Done, and the data looks attacked.
+    Suspicious,
+    /// Done, but a verification failed (check found errors).
+    Failed,
+}
+
+pub fn code_of_outcome(o: Outcome) -> ExitCode {
+    ExitCode::from(match o {
+        Outcome::Ok => Code::Ok,
+        Outcome::Unreadable => Code::Unreadable,
+        Outcome::Suspicious => Code::Suspicious,
+        Outcome::Failed => Code::Error,
+    } as u8)
+}
+
+fn code_of_error(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<EngineError>() {
+            return match e {
+                EngineError::RepositoryNotFound { .. } => Code::NoRepository,
+                EngineError::WrongPassword { .. } => Code::WrongPassword,
+                EngineError::Busy { .. } => Code::Busy,
+                _ => Code::Error,
+            };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return Code::Ok;
+        }
+    }
+    Code::Error
+}
+
+/// Print the error once (one line; JSON on stdout with `--json`) and return its exit code.
+pub fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
+    let code = code_of_error(err);
+    if code == Code::Ok {
+        return ExitCode::SUCCESS;
+    }
+    let message = format!("{err:#}").replace('\n', " ");
+    if json {
+        let doc = serde_json::json!({ "error": message, "exit_code": code as u8 });
+        println!("{doc}");
+    }
+    eprintln!("kura: error: {message}");
+    ExitCode::from(code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_restic_codes() {
+        let e = anyhow::Error::new(EngineError::WrongPassword {
+            location: "x".into(),
+        });
+        assert_eq!(code_of_error(&e), Code::WrongPassword);
+        let e = anyhow::Error::new(EngineError::RepositoryNotFound {
+            location: "x".into(),
+        })
+        .context("opening");
+        assert_eq!(code_of_error(&e), Code::NoRepository);
+        let e = anyhow::Error::new(EngineError::Busy {
+            location: "x".into(),
+            holder: "y".into(),
+        });
+        assert_eq!(code_of_error(&e), Code::Busy);
+        assert_eq!(code_of_error(&anyhow::anyhow!("other")), Code::Error);
+    }
+
+    #[test]
+    fn broken_pipe_is_success() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(code_of_error(&e), Code::Ok);
+    }
+}

@@ -1,0 +1,310 @@
+//! Backup: a `ReadSource` that tees every byte read to a kura `FileObserver` and records
+//! every file that could not be read (rustic_core only logs and drops those).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustic_core::{
+    BackupOptions, Excludes, LocalSource, LocalSourceFilterOptions, LocalSourceSaveOptions,
+    ParentOptions, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult, SnapshotOptions,
+    repofile::{NodeType, SnapshotFile},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, RusticContext};
+use crate::repo::Repo;
+use crate::snapshots::{SnapshotInfo, Verdict, info_of};
+
+/// Receives the bytes of every file the backup reads (new or changed files only: unchanged
+/// files are not opened). Called from several threads at once.
+pub trait FileObserver: Send + Sync + 'static {
+    /// A file is about to be read; `path` is the source path. Return `None` to ignore it.
+    fn open(&self, path: &Path, size: u64) -> Option<Box<dyn FileSink>>;
+}
+
+/// Receives one file's bytes, front to back.
+pub trait FileSink: Send + 'static {
+    /// The next bytes.
+    fn bytes(&mut self, buf: &[u8]);
+    /// End of file reached (`complete`), or the read failed part-way (`!complete`).
+    fn finish(self: Box<Self>, complete: bool);
+}
+
+/// An observer that ignores everything (`--no-detect`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl FileObserver for NoObserver {
+    fn open(&self, _path: &Path, _size: u64) -> Option<Box<dyn FileSink>> {
+        None
+    }
+}
+
+/// What to back up.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    /// Source paths (absolute, or made absolute by the engine).
+    pub paths: Vec<PathBuf>,
+    /// Tags to add.
+    pub tags: Vec<String>,
+    /// Glob patterns to exclude (gitignore syntax, e.g. `*.tmp`, `/srv/cache`).
+    pub excludes: Vec<String>,
+    /// Host name to record (default: this host).
+    pub host: Option<String>,
+    /// Record this verdict tag on the saved snapshot (`Pending` while detection runs).
+    pub initial_verdict: Option<Verdict>,
+    /// Ignore the parent: read every file.
+    pub force_full: bool,
+}
+
+/// A file that could not be read and is missing from the snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The source path.
+    pub path: PathBuf,
+    /// Why.
+    pub error: String,
+}
+
+/// The result of a backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupReport {
+    /// The saved snapshot.
+    pub snapshot: SnapshotInfo,
+    /// Files that could not be read (not in the snapshot).
+    pub unreadable: Vec<Unreadable>,
+    /// Seconds the backup took.
+    pub duration_secs: f64,
+}
+
+#[derive(Default)]
+struct Failures(Mutex<Vec<Unreadable>>);
+
+impl Failures {
+    fn push(&self, path: &Path, error: String) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(Unreadable {
+                path: path.to_path_buf(),
+                error,
+            });
+        }
+    }
+}
+
+struct TeeSource {
+    inner: LocalSource,
+    observer: Arc<dyn FileObserver>,
+    failures: Arc<Failures>,
+}
+
+struct TeeOpen {
+    inner: <LocalSource as ReadSource>::Open,
+    path: PathBuf,
+    size: u64,
+    observer: Arc<dyn FileObserver>,
+    failures: Arc<Failures>,
+}
+
+struct TeeReader<R> {
+    inner: R,
+    sink: Option<Box<dyn FileSink>>,
+    path: PathBuf,
+    failures: Arc<Failures>,
+}
+
+impl<R: Read> Read for TeeReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(0) => {
+                if let Some(sink) = self.sink.take() {
+                    sink.finish(true);
+                }
+                Ok(0)
+            }
+            Ok(n) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.bytes(&buf[..n]);
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                // rustic_core drops a file whose read fails; record it so it is reported.
+                self.failures.push(&self.path, format!("read failed: {e}"));
+                if let Some(sink) = self.sink.take() {
+                    sink.finish(false);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl ReadSourceOpen for TeeOpen {
+    type Reader = Box<dyn Read + Send + 'static>;
+
+    fn open(self) -> RusticResult<Self::Reader> {
+        match self.inner.open() {
+            Ok(file) => {
+                let sink = self.observer.open(&self.path, self.size);
+                Ok(Box::new(TeeReader {
+                    inner: file,
+                    sink,
+                    path: self.path,
+                    failures: self.failures,
+                }))
+            }
+            Err(e) => {
+                let msg = std::fs::File::open(&self.path)
+                    .err()
+                    .map_or_else(|| e.display_log(), |io| io.to_string());
+                self.failures.push(&self.path, msg);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl ReadSource for TeeSource {
+    type Open = TeeOpen;
+    type Iter = Box<dyn Iterator<Item = RusticResult<ReadSourceEntry<TeeOpen>>> + Send>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        self.inner.size()
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let observer = Arc::clone(&self.observer);
+        let failures = Arc::clone(&self.failures);
+        Box::new(self.inner.entries().map(move |entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    // A directory that cannot be listed: its content is missing from the snapshot.
+                    failures.push(Path::new("?"), e.display_log());
+                    return Err(e);
+                }
+            };
+            let size = entry.node.meta.size;
+            Ok(ReadSourceEntry {
+                open: entry.open.map(|inner| TeeOpen {
+                    inner,
+                    path: entry.path.clone(),
+                    size,
+                    observer: Arc::clone(&observer),
+                    failures: Arc::clone(&failures),
+                }),
+                path: entry.path,
+                node: entry.node,
+            })
+        }))
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path)
+        .map_err(|e| Error::io(format!("cannot resolve {}", path.display()), e))?;
+    // Check the source exists before anything is written.
+    let meta = std::fs::symlink_metadata(&abs).map_err(|e| Error::Source {
+        path: abs.clone(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "it does not exist".into(),
+            _ => e.to_string(),
+        },
+    })?;
+    if meta.is_dir() {
+        std::fs::read_dir(&abs).map_err(|e| Error::Source {
+            path: abs.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(abs)
+}
+
+impl Repo {
+    /// Back up `req.paths`, teeing every byte read to `observer`. The snapshot is saved before
+    /// this returns; unreadable files are listed in the report, not errors.
+    pub fn backup(
+        &mut self,
+        req: &BackupRequest,
+        observer: Arc<dyn FileObserver>,
+    ) -> Result<BackupReport> {
+        if req.paths.is_empty() {
+            return Err(Error::Invalid(
+                "nothing to back up: give at least one path (or `sources` in kura.toml)".into(),
+            ));
+        }
+        let paths = req
+            .paths
+            .iter()
+            .map(|p| absolute(p))
+            .collect::<Result<Vec<_>>>()?;
+        let started = std::time::Instant::now();
+
+        let excludes = Excludes::default().globs(
+            req.excludes
+                .iter()
+                .map(|g| format!("!{g}"))
+                .collect::<Vec<_>>(),
+        );
+        let source = LocalSource::new(
+            LocalSourceSaveOptions::default(),
+            &excludes,
+            &LocalSourceFilterOptions::default(),
+            &paths,
+        )
+        .ctx("preparing the backup sources")?;
+        let failures = Arc::new(Failures::default());
+        let tee = TeeSource {
+            inner: source,
+            observer,
+            failures: Arc::clone(&failures),
+        };
+
+        let mut snap_opts = SnapshotOptions::default().host(req.host.clone());
+        let mut tags: Vec<String> = req.tags.clone();
+        if let Some(v) = req.initial_verdict
+            && v != Verdict::Unknown
+        {
+            tags.push(format!(
+                "{}{}",
+                crate::snapshots::VERDICT_TAG_PREFIX,
+                v.as_str()
+            ));
+        }
+        if !tags.is_empty() {
+            snap_opts = snap_opts.add_tags(&tags.join(",")).ctx("setting tags")?;
+        }
+        let template = SnapshotFile::from_options(&snap_opts).ctx("preparing the snapshot")?;
+        let opts =
+            BackupOptions::default().parent_opts(ParentOptions::default().force(req.force_full));
+
+        // The in-memory index is not updated by a backup (RUSTIC_CORE_NOTES §2): index afresh
+        // for every backup.
+        let repo = self
+            .take()?
+            .to_indexed_ids()
+            .ctx("reading the repository index")?;
+        let result = repo.archive(&opts, &tee, template, &paths);
+        self.repo = Some(repo.drop_index());
+        let snap = result.ctx("backing up")?;
+
+        let mut unreadable = match Arc::try_unwrap(failures) {
+            Ok(f) => f.0.into_inner().unwrap_or_default(),
+            Err(shared) => shared.0.lock().map(|v| v.clone()).unwrap_or_default(),
+        };
+        unreadable.sort_by(|a, b| a.path.cmp(&b.path));
+        unreadable.dedup_by(|a, b| a.path == b.path);
+        Ok(BackupReport {
+            snapshot: info_of(&snap),
+            unreadable,
+            duration_secs: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Whether a tree node is a regular file (for callers walking snapshots).
+pub(crate) fn is_file(node: &rustic_core::repofile::Node) -> bool {
+    matches!(node.node_type, NodeType::File)
+}

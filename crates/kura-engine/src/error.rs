@@ -1,0 +1,115 @@
+//! The engine's error type: every rustic_core error is turned into one of these, never leaked.
+
+use std::path::PathBuf;
+
+/// Errors of the repository engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No repository at the location (no `config` object).
+    #[error("no repository at {location}: run `kura init` first, or check -r/--repo")]
+    RepositoryNotFound {
+        /// Where we looked.
+        location: String,
+    },
+    /// A repository already exists where `init` was asked to create one.
+    #[error("a repository already exists at {location}; refusing to overwrite it")]
+    AlreadyExists {
+        /// Where it is.
+        location: String,
+    },
+    /// The password opens no key of the repository.
+    #[error(
+        "wrong password for the repository at {location}: no key matches it (check KURA_PASSWORD or --password-file)"
+    )]
+    WrongPassword {
+        /// The repository.
+        location: String,
+    },
+    /// Another kura process holds a conflicting lock.
+    #[error("repository at {location} is busy: {holder}; try again when it has finished")]
+    Busy {
+        /// The repository.
+        location: String,
+        /// What holds it.
+        holder: String,
+    },
+    /// A snapshot reference matched nothing.
+    #[error(
+        "no snapshot matches {0:?} (use an id prefix, `latest` or `latest-clean`; see `kura snapshots`)"
+    )]
+    SnapshotNotFound(String),
+    /// A snapshot prefix matched several snapshots.
+    #[error("snapshot prefix {0:?} is ambiguous: give more characters")]
+    AmbiguousSnapshot(String),
+    /// A path inside a snapshot does not exist.
+    #[error("path {path:?} not found in snapshot {snapshot}")]
+    PathNotFound {
+        /// The snapshot.
+        snapshot: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// A backup source does not exist or cannot be read at all.
+    #[error("backup source {path} cannot be used: {reason}")]
+    Source {
+        /// The source path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The request is not valid (bad policy, bad option).
+    #[error("{0}")]
+    Invalid(String),
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing, naming the path.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An error reported by the storage layer or the repository format library.
+    #[error("{context}: {message}")]
+    Repository {
+        /// What we were doing.
+        context: String,
+        /// One-line cause.
+        message: String,
+    },
+}
+
+/// Result type of the engine.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wrap a rustic_core error into a one-line engine error.
+    pub(crate) fn rustic(context: impl Into<String>, err: &rustic_core::RusticError) -> Self {
+        let message = err.display_log();
+        let message = message.trim_start_matches("Error: ");
+        // display_log can still carry newlines from attached sources; keep one line.
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        Error::Repository {
+            context: context.into(),
+            message,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Extension to attach context to rustic_core results.
+pub(crate) trait RusticContext<T> {
+    fn ctx(self, context: &str) -> Result<T>;
+}
+
+impl<T> RusticContext<T> for rustic_core::RusticResult<T> {
+    fn ctx(self, context: &str) -> Result<T> {
+        self.map_err(|e| Error::rustic(context, &e))
+    }
+}

@@ -1,0 +1,43 @@
+//! kura-engine: the repository engine, and the only crate that imports `rustic_core`.
+//!
+//! It owns restic-format repositories (init/open, backup with a byte tee for detection,
+//! snapshots with verdict tags and `latest-clean`, ls/diff/read, restore, check, forget/prune
+//! that never removes the newest clean generation, copy) and the [`ObjectStore`] seam through
+//! which other crates provide storage. It must not draw on the terminal, know about detection
+//! engines, or leak rustic_core types.
+//!
+//! ```no_run
+//! use kura_engine::{Location, LockMode, Repo, BackupRequest, NoObserver, no_progress};
+//! use std::sync::Arc;
+//! # fn main() -> kura_engine::Result<()> {
+//! let loc = Location::parse_local("/var/backups/kura")?;
+//! let mut repo = Repo::init(loc, "secret", no_progress())?;
+//! let req = BackupRequest { paths: vec!["/srv/records".into()], ..Default::default() };
+//! let report = repo.backup(&req, Arc::new(NoObserver))?;
+//! println!("saved {}", report.snapshot.short_id);
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod backup;
+mod error;
+mod ops;
+mod progress;
+mod repo;
+mod snapshots;
+pub mod store;
+
+pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
+pub use error::{Error, Result};
+pub use ops::{
+    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, RestoreReport,
+    SnapshotReader, TreeEntry,
+};
+pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_progress};
+pub use repo::{Location, LockMode, Repo, RepoLock};
+pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
+pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
+
+/// Tell rustic_core's `log` output where to go is the binary's business; this names its target
+/// prefix so the binary can filter it.
+pub const LIBRARY_LOG_TARGET: &str = "rustic_core";

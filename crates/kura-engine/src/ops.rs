@@ -1,0 +1,583 @@
+//! Reading snapshots (ls, diff, file contents), restore, check, forget/prune and copy.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use rustic_core::{
+    CheckOptions, IndexedFullStatus, LocalDestination, LsOptions, PruneOptions, Repository,
+    RestoreOptions,
+    repofile::{Node, NodeType, SnapshotFile},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, RusticContext};
+use crate::repo::Repo;
+use crate::snapshots::{SnapshotInfo, info_of};
+
+/// One entry of a snapshot tree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Path inside the snapshot (e.g. `srv/records/a.txt`).
+    pub path: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    pub kind: String,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Modification time (RFC 3339), if recorded.
+    pub mtime: Option<String>,
+    /// Unix mode bits, if recorded.
+    pub mode: Option<u32>,
+    /// Symlink target.
+    pub link_target: Option<String>,
+    /// Content fingerprint (the data blob ids joined), for change detection; empty for non-files.
+    #[serde(skip)]
+    pub content_key: String,
+}
+
+fn entry_of(path: &Path, node: &Node) -> TreeEntry {
+    let (kind, link_target) = match &node.node_type {
+        NodeType::File => ("file", None),
+        NodeType::Dir => ("dir", None),
+        NodeType::Symlink { linktarget, .. } => ("symlink", Some(linktarget.clone())),
+        _ => ("other", None),
+    };
+    let content_key = node
+        .content
+        .as_ref()
+        .map(|c| {
+            c.iter()
+                .map(|id| id.to_hex().to_string())
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .unwrap_or_default();
+    TreeEntry {
+        path: path.to_string_lossy().into_owned(),
+        kind: kind.into(),
+        size: node.meta.size,
+        mtime: node.meta.mtime.as_ref().map(|t| t.to_string()),
+        mode: node.meta.mode,
+        link_target,
+        content_key,
+    }
+}
+
+/// How a path differs between two snapshots.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Only in the newer snapshot.
+    Added,
+    /// Only in the older snapshot.
+    Removed,
+    /// Content differs.
+    Modified,
+    /// Same content; metadata may differ.
+    Unchanged,
+}
+
+/// One difference between two snapshots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    /// Path inside the snapshots.
+    pub path: String,
+    /// What changed.
+    pub change: ChangeKind,
+    /// Entry in the older snapshot.
+    pub before: Option<TreeEntry>,
+    /// Entry in the newer snapshot.
+    pub after: Option<TreeEntry>,
+}
+
+/// Compare two sorted entry streams (paths in tree order) and report every path.
+pub(crate) fn merge_diff(before: Vec<TreeEntry>, after: Vec<TreeEntry>) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut a = before.into_iter().peekable();
+    let mut b = after.into_iter().peekable();
+    loop {
+        let ord = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => Path::new(&x.path).cmp(Path::new(&y.path)),
+        };
+        match ord {
+            Ordering::Less => {
+                if let Some(x) = a.next() {
+                    out.push(Change {
+                        path: x.path.clone(),
+                        change: ChangeKind::Removed,
+                        before: Some(x),
+                        after: None,
+                    });
+                }
+            }
+            Ordering::Greater => {
+                if let Some(y) = b.next() {
+                    out.push(Change {
+                        path: y.path.clone(),
+                        change: ChangeKind::Added,
+                        before: None,
+                        after: Some(y),
+                    });
+                }
+            }
+            Ordering::Equal => {
+                if let (Some(x), Some(y)) = (a.next(), b.next()) {
+                    let same = x.kind == y.kind
+                        && x.content_key == y.content_key
+                        && x.link_target == y.link_target;
+                    let change = if same {
+                        ChangeKind::Unchanged
+                    } else {
+                        ChangeKind::Modified
+                    };
+                    out.push(Change {
+                        path: y.path.clone(),
+                        change,
+                        before: Some(x),
+                        after: Some(y),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Counts from a restore.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// Where to.
+    pub target: PathBuf,
+    /// Files restored.
+    pub files: u64,
+    /// Directories restored.
+    pub dirs: u64,
+    /// Bytes to restore.
+    pub bytes: u64,
+    /// Seconds taken.
+    pub duration_secs: f64,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Whether all data was read and verified.
+    pub read_data: bool,
+    /// Errors (the repository is damaged).
+    pub errors: Vec<String>,
+    /// Warnings (integrity not affected).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// No errors.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// A retention policy (restic's keep-* options).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeepPolicy {
+    /// Keep the last n snapshots.
+    pub last: Option<u32>,
+    /// Keep the last n hourly snapshots.
+    pub hourly: Option<u32>,
+    /// Keep the last n daily snapshots.
+    pub daily: Option<u32>,
+    /// Keep the last n weekly snapshots.
+    pub weekly: Option<u32>,
+    /// Keep the last n monthly snapshots.
+    pub monthly: Option<u32>,
+    /// Keep the last n yearly snapshots.
+    pub yearly: Option<u32>,
+}
+
+impl KeepPolicy {
+    /// kura's default: 7 daily, 5 weekly, 12 monthly, 5 yearly (five years of medical records).
+    pub fn hospital_default() -> Self {
+        KeepPolicy {
+            last: None,
+            hourly: None,
+            daily: Some(7),
+            weekly: Some(5),
+            monthly: Some(12),
+            yearly: Some(5),
+        }
+    }
+
+    /// Whether any keep-* rule is set.
+    pub fn is_set(&self) -> bool {
+        [
+            self.last,
+            self.hourly,
+            self.daily,
+            self.weekly,
+            self.monthly,
+            self.yearly,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+
+    fn to_rustic(&self) -> rustic_core::KeepOptions {
+        let c = |v: Option<u32>| v.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        rustic_core::KeepOptions::default()
+            .keep_last(c(self.last))
+            .keep_hourly(c(self.hourly))
+            .keep_daily(c(self.daily))
+            .keep_weekly(c(self.weekly))
+            .keep_monthly(c(self.monthly))
+            .keep_yearly(c(self.yearly))
+    }
+}
+
+/// The decision for one snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForgetDecision {
+    /// The snapshot.
+    pub snapshot: SnapshotInfo,
+    /// Kept?
+    pub keep: bool,
+    /// Why (policy rules matched, or a protection).
+    pub reasons: Vec<String>,
+}
+
+/// What forget did or would do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ForgetReport {
+    /// Only planned, nothing removed.
+    pub dry_run: bool,
+    /// One decision per snapshot, oldest first.
+    pub decisions: Vec<ForgetDecision>,
+    /// Ids removed.
+    pub removed: Vec<String>,
+    /// Whether unused data was pruned.
+    pub pruned: bool,
+    /// Pack files removed by prune.
+    pub packs_removed: u64,
+}
+
+fn protection(snap: &SnapshotFile, newest_clean: Option<&SnapshotFile>) -> Option<&'static str> {
+    let info = info_of(snap);
+    if info.legal_hold {
+        return Some("legal hold");
+    }
+    if newest_clean.is_some_and(|c| c.id == snap.id) {
+        return Some("newest clean generation");
+    }
+    match info.verdict {
+        crate::Verdict::Suspicious => Some("quarantined (suspicious)"),
+        crate::Verdict::Pending => Some("verdict pending"),
+        _ => None,
+    }
+}
+
+/// A reader of one snapshot's tree and files, holding the full index.
+pub struct SnapshotReader<'a> {
+    owner: &'a mut Repo,
+    repo: Option<Repository<IndexedFullStatus>>,
+    snap: SnapshotFile,
+}
+
+impl Drop for SnapshotReader<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.repo.take() {
+            self.owner.repo = Some(r.drop_index());
+        }
+    }
+}
+
+impl SnapshotReader<'_> {
+    fn repo(&self) -> Result<&Repository<IndexedFullStatus>> {
+        self.repo
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("snapshot reader is closed".into()))
+    }
+
+    /// The snapshot being read.
+    pub fn snapshot(&self) -> SnapshotInfo {
+        info_of(&self.snap)
+    }
+
+    fn node(&self, path: &str) -> Result<Node> {
+        let repo = self.repo()?;
+        repo.node_from_snapshot_and_path(&self.snap, path)
+            .map_err(|_| Error::PathNotFound {
+                snapshot: self.snap.id.to_hex().to_string(),
+                path: path.into(),
+            })
+    }
+
+    /// Walk the tree under `path` ("" = root) in tree order, calling `f` for each entry.
+    pub fn walk(&self, path: &str, mut f: impl FnMut(TreeEntry) -> Result<()>) -> Result<()> {
+        let repo = self.repo()?;
+        let node = self.node(path)?;
+        let base = PathBuf::from(path.trim_matches('/'));
+        if !node.is_dir() {
+            return f(entry_of(&base, &node));
+        }
+        for item in repo
+            .ls(&node, &LsOptions::default())
+            .ctx("listing the snapshot")?
+        {
+            let (p, n) = item.ctx("reading a snapshot tree")?;
+            f(entry_of(&base.join(p), &n))?;
+        }
+        Ok(())
+    }
+
+    /// All entries under `path`.
+    pub fn entries(&self, path: &str) -> Result<Vec<TreeEntry>> {
+        let mut v = Vec::new();
+        self.walk(path, |e| {
+            v.push(e);
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Read up to `max` bytes from the start of the file at `path`.
+    pub fn read(&self, path: &str, max: u64) -> Result<Vec<u8>> {
+        let repo = self.repo()?;
+        let node = self.node(path)?;
+        if !crate::backup::is_file(&node) {
+            return Err(Error::Invalid(format!(
+                "{path} in snapshot {} is not a file",
+                self.snap.id
+            )));
+        }
+        let len = node.meta.size.min(max);
+        let file = repo
+            .open_file(&node)
+            .ctx("opening a file in the snapshot")?;
+        let len = usize::try_from(len)
+            .map_err(|_| Error::Invalid(format!("{path} is too large to read")))?;
+        let bytes = repo
+            .read_file_at(&file, 0, len)
+            .ctx("reading a file from the snapshot")?;
+        Ok(bytes.to_vec())
+    }
+}
+
+impl Repo {
+    /// Open a snapshot for reading (builds the full index in memory).
+    pub fn reader(&mut self, spec: &str) -> Result<SnapshotReader<'_>> {
+        let snap = self.snapshot_file(spec)?;
+        let repo = self
+            .take()?
+            .to_indexed()
+            .ctx("reading the repository index")?;
+        Ok(SnapshotReader {
+            owner: self,
+            repo: Some(repo),
+            snap,
+        })
+    }
+
+    /// Differences between two snapshots, in tree order (unchanged paths included).
+    pub fn diff(&mut self, older: &str, newer: &str) -> Result<Vec<Change>> {
+        let before = self.reader(older)?.entries("")?;
+        let after = self.reader(newer)?.entries("")?;
+        Ok(merge_diff(before, after))
+    }
+
+    /// Restore a snapshot (or `include`, a path inside it) into `target`.
+    pub fn restore(
+        &mut self,
+        spec: &str,
+        target: &Path,
+        include: Option<&str>,
+    ) -> Result<RestoreReport> {
+        let started = std::time::Instant::now();
+        let reader = self.reader(spec)?;
+        let repo = reader.repo()?;
+        let path = include.unwrap_or("").trim_matches('/');
+        let node = reader.node(path)?;
+        let target_str = target.to_str().ok_or_else(|| {
+            Error::Invalid(format!(
+                "restore target {} is not valid UTF-8",
+                target.display()
+            ))
+        })?;
+        let mut dest_spec = target_str.to_string();
+        if node.is_dir() && !dest_spec.ends_with('/') {
+            dest_spec.push('/');
+        }
+        let dest = LocalDestination::new(&dest_spec, true, !node.is_dir())
+            .ctx("preparing the restore target")?;
+        let opts = RestoreOptions::default();
+        let ls = repo
+            .ls(&node, &LsOptions::default())
+            .ctx("listing the snapshot")?;
+        let plan = repo
+            .prepare_restore(&opts, ls.clone(), &dest, false)
+            .ctx("planning the restore")?;
+        let report = RestoreReport {
+            snapshot: reader.snap.id.to_hex().to_string(),
+            target: target.to_path_buf(),
+            files: plan.stats.files.restore,
+            dirs: plan.stats.dirs.restore,
+            bytes: plan.restore_size,
+            duration_secs: 0.0,
+        };
+        repo.restore(plan, &opts, ls, &dest).ctx("restoring")?;
+        Ok(RestoreReport {
+            duration_secs: started.elapsed().as_secs_f64(),
+            ..report
+        })
+    }
+
+    /// Check the repository's structure, and with `read_data` decrypt and hash every pack.
+    pub fn check(&self, read_data: bool) -> Result<CheckReport> {
+        let repo = self.open_repo()?;
+        let results = repo
+            .check(CheckOptions::default().read_data(read_data))
+            .ctx("checking the repository")?;
+        let mut report = CheckReport {
+            read_data,
+            ..CheckReport::default()
+        };
+        for (level, err) in results.0 {
+            let line = err
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if format!("{level:?}") == "Warn" {
+                report.warnings.push(line);
+            } else {
+                report.errors.push(line);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Apply a retention policy. Never removes a suspicious or pending snapshot, a snapshot under
+    /// legal hold, or the newest clean snapshot; refuses a plan that would keep nothing.
+    pub fn forget(
+        &mut self,
+        policy: &KeepPolicy,
+        dry_run: bool,
+        prune: bool,
+    ) -> Result<ForgetReport> {
+        if !policy.is_set() {
+            return Err(Error::Invalid("no retention rule given: set at least one --keep-* option (or [retention] in kura.toml)".into()));
+        }
+        let snaps = self.all_snapshot_files()?;
+        let newest_clean = snaps
+            .iter()
+            .filter(|s| crate::snapshots::verdict_of(s) == crate::Verdict::Clean)
+            .max_by(|a, b| a.time.cmp(&b.time));
+        let now = rustic_core::jiff::Zoned::now();
+        let grouped = rustic_core::Grouped::from_items(
+            snaps.clone(),
+            rustic_core::SnapshotGroupCriterion::default(),
+        );
+        let keep = policy.to_rustic();
+        let mut decisions = Vec::new();
+        for group in grouped.groups {
+            for fs in keep
+                .apply(group.items, &now)
+                .ctx("applying the retention policy")?
+            {
+                let mut d = ForgetDecision {
+                    snapshot: info_of(&fs.snapshot),
+                    keep: fs.keep,
+                    reasons: fs.reasons,
+                };
+                if let Some(why) = protection(&fs.snapshot, newest_clean) {
+                    if !d.keep {
+                        d.keep = true;
+                    }
+                    d.reasons.push(why.into());
+                }
+                decisions.push(d);
+            }
+        }
+        decisions.sort_by_key(|d| d.snapshot.unix_time);
+        if !decisions.is_empty() && decisions.iter().all(|d| !d.keep) {
+            return Err(Error::Invalid(
+                "the retention policy would remove every snapshot; nothing was removed".into(),
+            ));
+        }
+        let removed: Vec<String> = decisions
+            .iter()
+            .filter(|d| !d.keep)
+            .map(|d| d.snapshot.id.clone())
+            .collect();
+        let mut report = ForgetReport {
+            dry_run,
+            decisions,
+            removed: removed.clone(),
+            pruned: false,
+            packs_removed: 0,
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        let repo = self.open_repo()?;
+        let ids: Vec<_> = snaps
+            .iter()
+            .filter(|s| removed.contains(&s.id.to_hex().to_string()))
+            .map(|s| s.id)
+            .collect();
+        if !ids.is_empty() {
+            repo.delete_snapshots(&ids).ctx("removing snapshots")?;
+        }
+        if prune {
+            // kura holds the exclusive repository lock here, so unused packs can go at once
+            // instead of after restic's 23-hour grace period.
+            let opts = PruneOptions::default().instant_delete(true);
+            let plan = repo.prune_plan(&opts).ctx("planning the prune")?;
+            report.packs_removed =
+                plan.stats.packs_to_delete.remove + plan.stats.packs_to_delete.recover;
+            repo.prune(&opts, plan).ctx("pruning unused data")?;
+            report.pruned = true;
+        }
+        Ok(report)
+    }
+
+    /// Copy snapshots (by id) to `dest`, skipping those already there. Returns the ids copied.
+    pub fn copy_to(&mut self, dest: &mut Repo, ids: &[String]) -> Result<Vec<String>> {
+        let all = self.all_snapshot_files()?;
+        let chosen: Vec<SnapshotFile> = all
+            .into_iter()
+            .filter(|s| ids.contains(&s.id.to_hex().to_string()))
+            .collect();
+        let src = self
+            .take()?
+            .to_indexed()
+            .ctx("reading the repository index")?;
+        let dst = match dest
+            .take()
+            .and_then(|d| d.to_indexed_ids().ctx("reading the destination index"))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.repo = Some(src.drop_index());
+                return Err(e);
+            }
+        };
+        let result = dst
+            .relevant_copy_snapshots(|_| true, &chosen)
+            .ctx("comparing snapshots with the destination")
+            .and_then(|rel| {
+                let todo: Vec<SnapshotFile> = rel
+                    .into_iter()
+                    .filter(|c| c.relevant)
+                    .map(|c| c.sn)
+                    .collect();
+                src.copy(&dst, todo.iter()).ctx("copying snapshots")?;
+                Ok(todo.iter().map(|s| s.id.to_hex().to_string()).collect())
+            });
+        self.repo = Some(src.drop_index());
+        dest.repo = Some(dst.drop_index());
+        result
+    }
+}

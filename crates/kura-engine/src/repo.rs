@@ -1,0 +1,305 @@
+//! Opening and creating repositories, and the advisory lock that serialises prune against backup.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustic_core::{
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryBackends,
+    RepositoryOptions,
+};
+
+use crate::backend::StoreBackend;
+use crate::error::{Error, Result, RusticContext};
+use crate::progress::{ProgressAdapter, ProgressReporter};
+use crate::store::ObjectStore;
+
+/// Where a repository lives.
+#[derive(Clone)]
+pub enum Location {
+    /// A local directory (the embedded default). Accepts `local:/path` or a bare path.
+    Local(PathBuf),
+    /// Any kura object store (S3 Object Lock, memory in tests).
+    Store(Arc<dyn ObjectStore>),
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Location {
+    /// Parse a `-r/--repo` value that names a local directory.
+    pub fn parse_local(spec: &str) -> Result<Location> {
+        let path = spec.strip_prefix("local:").unwrap_or(spec);
+        if path.is_empty() {
+            return Err(Error::Invalid(
+                "empty repository location: give -r/--repo or KURA_REPOSITORY".into(),
+            ));
+        }
+        if let Some((scheme, _)) = path.split_once(':')
+            && !scheme.contains('/')
+            && scheme.len() > 1
+        {
+            return Err(Error::Invalid(format!(
+                "repository scheme {scheme:?} is not handled here: use a local path, or `kura remote` for S3"
+            )));
+        }
+        Ok(Location::Local(PathBuf::from(path)))
+    }
+
+    /// A human description without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::Store(s) => s.location(),
+        }
+    }
+
+    fn backends(&self) -> Result<RepositoryBackends> {
+        let be: Arc<dyn rustic_core::WriteBackend> = match self {
+            Location::Local(path) => {
+                let s = path.to_str().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "repository path {} is not valid UTF-8",
+                        path.display()
+                    ))
+                })?;
+                Arc::new(
+                    rustic_backend::local::LocalBackend::new(s, Vec::<(String, String)>::new())
+                        .ctx("opening the local repository directory")?,
+                )
+            }
+            Location::Store(store) => Arc::new(StoreBackend::new(Arc::clone(store))),
+        };
+        Ok(RepositoryBackends::new(be, None))
+    }
+
+    fn lock_path(&self) -> Option<PathBuf> {
+        match self {
+            // Outside restic's folders: restic ignores unknown files at the repository root.
+            Location::Local(p) => Some(p.join("kura.lock")),
+            Location::Store(_) => None,
+        }
+    }
+}
+
+/// How a command uses the repository, for locking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Reading, or adding data (backup, copy, check, restore): many may run together, since
+    /// restic's format only ever adds content-addressed files.
+    Shared,
+    /// Removing data (forget, prune): nothing else may run.
+    Exclusive,
+}
+
+/// A held repository lock; released on drop.
+#[derive(Debug)]
+pub struct RepoLock {
+    _file: Option<File>,
+}
+
+/// An open repository.
+pub struct Repo {
+    pub(crate) repo: Option<Repository<OpenStatus>>,
+    pub(crate) location: Location,
+    _lock: RepoLock,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repo({})", self.location.describe())
+    }
+}
+
+fn repository_options() -> RepositoryOptions {
+    // Local repositories need no cache; a cache of a remote would be a second copy of
+    // metadata to keep consistent, which kura does not need yet.
+    RepositoryOptions::default().no_cache(true)
+}
+
+fn take_lock(location: &Location, mode: LockMode) -> Result<RepoLock> {
+    let Some(path) = location.lock_path() else {
+        return Ok(RepoLock { _file: None });
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot open lock file {}", path.display()), e))?;
+    let res = match mode {
+        LockMode::Shared => file.try_lock_shared(),
+        LockMode::Exclusive => file.try_lock(),
+    };
+    match res {
+        Ok(()) => Ok(RepoLock { _file: Some(file) }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+            location: location.describe(),
+            holder: match mode {
+                LockMode::Shared => "a forget/prune is running".into(),
+                LockMode::Exclusive => {
+                    "another kura command (backup, copy, check or restore) is running".into()
+                }
+            },
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("cannot lock {}", path.display()), e))
+        }
+    }
+}
+
+fn config_exists(location: &Location, repo: &Repository<()>) -> Result<bool> {
+    if let Location::Local(p) = location
+        && !p.join("config").is_file()
+    {
+        return Ok(false);
+    }
+    Ok(repo
+        .config_id()
+        .ctx("reading the repository config")?
+        .is_some())
+}
+
+impl Repo {
+    /// Create a new repository. Refuses when one exists already.
+    pub fn init(
+        location: Location,
+        password: &str,
+        progress: Arc<dyn ProgressReporter>,
+    ) -> Result<Repo> {
+        Self::init_inner(location, password, progress, None)
+    }
+
+    /// Create a new repository whose chunker parameters equal `template`'s, so that copies
+    /// between the two deduplicate (offline disks).
+    pub fn init_like(
+        location: Location,
+        password: &str,
+        template: &Repo,
+        progress: Arc<dyn ProgressReporter>,
+    ) -> Result<Repo> {
+        let mut cfg = template.open_repo()?.config().clone();
+        cfg.id = rustic_core::Id::random().into();
+        Self::init_inner(location, password, progress, Some(cfg))
+    }
+
+    fn init_inner(
+        location: Location,
+        password: &str,
+        progress: Arc<dyn ProgressReporter>,
+        config: Option<rustic_core::repofile::ConfigFile>,
+    ) -> Result<Repo> {
+        if let Location::Local(p) = &location {
+            std::fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+        }
+        let backends = location.backends()?;
+        let repo = Repository::new_with_progress(
+            &repository_options(),
+            &backends,
+            ProgressAdapter(progress),
+        )
+        .ctx("preparing the repository")?;
+        if config_exists(&location, &repo)? {
+            return Err(Error::AlreadyExists {
+                location: location.describe(),
+            });
+        }
+        let lock = take_lock(&location, LockMode::Exclusive)?;
+        let creds = Credentials::password(password);
+        let repo = match config {
+            None => repo.init(&creds, &KeyOptions::default(), &ConfigOptions::default()),
+            Some(cfg) => repo.init_with_config(&creds, &KeyOptions::default(), cfg),
+        }
+        .ctx("creating the repository")?;
+        Ok(Repo {
+            repo: Some(repo),
+            location,
+            _lock: lock,
+        })
+    }
+
+    /// Open an existing repository.
+    pub fn open(
+        location: Location,
+        password: &str,
+        mode: LockMode,
+        progress: Arc<dyn ProgressReporter>,
+    ) -> Result<Repo> {
+        if let Location::Local(p) = &location
+            && !p.is_dir()
+        {
+            return Err(Error::RepositoryNotFound {
+                location: location.describe(),
+            });
+        }
+        let backends = location.backends()?;
+        let repo = Repository::new_with_progress(
+            &repository_options(),
+            &backends,
+            ProgressAdapter(progress),
+        )
+        .ctx("preparing the repository")?;
+        if !config_exists(&location, &repo)? {
+            return Err(Error::RepositoryNotFound {
+                location: location.describe(),
+            });
+        }
+        let lock = take_lock(&location, mode)?;
+        let repo = repo.open(&Credentials::password(password)).map_err(|e| {
+            if e.is_incorrect_password() {
+                Error::WrongPassword {
+                    location: location.describe(),
+                }
+            } else {
+                Error::rustic("opening the repository", &e)
+            }
+        })?;
+        Ok(Repo {
+            repo: Some(repo),
+            location,
+            _lock: lock,
+        })
+    }
+
+    /// Where the repository is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The repository id (from its config), stable across opens.
+    pub fn id(&self) -> Result<String> {
+        Ok(self.open_repo()?.config().id.to_hex().to_string())
+    }
+
+    /// Whether `other` uses the same chunker parameters (copies deduplicate).
+    pub fn same_chunker(&self, other: &Repo) -> Result<bool> {
+        Ok(self
+            .open_repo()?
+            .config()
+            .has_same_chunker(other.open_repo()?.config()))
+    }
+
+    /// The local directory of a local repository.
+    pub fn local_path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Local(p) => Some(p),
+            Location::Store(_) => None,
+        }
+    }
+
+    pub(crate) fn open_repo(&self) -> Result<&Repository<OpenStatus>> {
+        self.repo.as_ref().ok_or_else(|| {
+            Error::Invalid("repository handle was lost after an earlier error".into())
+        })
+    }
+
+    pub(crate) fn take(&mut self) -> Result<Repository<OpenStatus>> {
+        self.repo.take().ok_or_else(|| {
+            Error::Invalid("repository handle was lost after an earlier error".into())
+        })
+    }
+}
