@@ -1,0 +1,154 @@
+//! `Env`: a fresh temporary directory with a repository path, a password and helpers to run
+//! the real `kura` binary (after sharkdp/fd's tests/testenv).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::assert::Assert;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.path("repo")
+    }
+
+    /// `kura` with the repository and password set through the environment, cwd = the temp dir.
+    pub fn kura(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kura"));
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("KURA_REPOSITORY", self.repo())
+            .env("KURA_PASSWORD", PASSWORD);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Assert {
+        assert_cmd::assert::OutputAssertExt::assert(self.kura().args(args))
+    }
+
+    pub fn init(&self) {
+        self.run(&["init"]).success();
+    }
+
+    /// Run with --json and parse stdout.
+    pub fn json(&self, args: &[&str]) -> (serde_json::Value, i32) {
+        let out = self
+            .kura()
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run kura");
+        let code = out.status.code().unwrap_or(-1);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {args:?} is not JSON ({e}): {text}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (v, code)
+    }
+
+    /// Write a file (creating parents).
+    pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, data).expect("write");
+        p
+    }
+
+    /// A small mixed source tree under `rel`, deterministic from `seed`.
+    pub fn sample_tree(&self, rel: &str, seed: u64, files: usize) -> PathBuf {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for i in 0..files {
+            let len = rng.random_range(0..20_000);
+            let mut data = vec![0u8; len];
+            if i % 3 == 0 {
+                rng.fill(&mut data[..]);
+            } else {
+                for b in &mut data {
+                    *b = b"abcdefghij \n"[rng.random_range(0..12)];
+                }
+            }
+            self.write(&format!("{rel}/d{}/f{i}.dat", i % 7), &data);
+        }
+        self.path(rel)
+    }
+}
+
+/// Every regular file under `root` (relative path → bytes), plus symlink targets.
+pub fn tree_contents(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .expect("prefix")
+            .to_path_buf();
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            let t = std::fs::read_link(entry.path()).expect("readlink");
+            out.push((rel, format!("symlink:{}", t.display()).into_bytes()));
+        } else if ft.is_file() {
+            out.push((rel, std::fs::read(entry.path()).expect("read")));
+        } else {
+            out.push((rel, b"dir".to_vec()));
+        }
+    }
+    out
+}
+
+/// Names and sizes of every file in a directory tree (to prove a repository was untouched).
+pub fn listing(root: &Path) -> Vec<(PathBuf, u64)> {
+    walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                e.metadata().map(|m| m.len()).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Whether a required external tool exists; panics under KURA_REQUIRE_TOOLS=1, else says so loudly.
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("KURA_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("required tool `{name}` is not installed: run scripts/test, which installs it");
+        }
+        eprintln!(
+            "!!!!! SKIPPED: `{name}` is not installed; this test did not run (scripts/test installs it) !!!!!"
+        );
+    }
+    found
+}
