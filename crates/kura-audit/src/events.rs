@@ -1,0 +1,402 @@
+//! The event list: alerts and failures with a state and a delivery history, kept as an append-only
+//! JSON Lines journal of changes (`events.jsonl`) replayed on read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::channels::{
+    ChannelConfig, ChannelDelivery, DeliveryOptions, DeliveryReport, deliver_with,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::log::AuditLog;
+use crate::{Error, Result};
+
+const JOURNAL: &str = "events.jsonl";
+const LOCK_FILE: &str = "events.lock";
+
+/// How urgent an event is; channels can ask for a minimum (`min_severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// Where an event is in its handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventState {
+    New,
+    Acknowledged,
+    Closed,
+}
+
+impl fmt::Display for EventState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventState::New => "new",
+            EventState::Acknowledged => "acknowledged",
+            EventState::Closed => "closed",
+        })
+    }
+}
+
+/// Who moved an event on, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handled {
+    pub by: String,
+    pub time_utc: Timestamp,
+}
+
+/// An alert or failure: `suspicious_verdict`, `backup_failed`, `verify_failed`, `rotation_overdue`,
+/// `audit_chain_broken`, `disk_nearly_full`, …
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: u64,
+    pub kind: String,
+    pub severity: Severity,
+    pub message: String,
+    pub details: serde_json::Value,
+    pub host: String,
+    pub time_utc: Timestamp,
+    pub state: EventState,
+    pub acknowledged: Option<Handled>,
+    pub closed: Option<Handled>,
+    /// Every delivery attempt to every channel, successful or not, oldest first.
+    pub deliveries: Vec<ChannelDelivery>,
+}
+
+impl Event {
+    /// Whether some attempt reached the channel with this label ([`ChannelConfig::label`]).
+    pub fn delivered_to(&self, label: &str) -> bool {
+        self.deliveries.iter().any(|d| d.ok && d.channel == label)
+    }
+
+    /// The channels that want this event (by severity) and have not had it yet.
+    pub fn undelivered<'a>(&self, channels: &'a [ChannelConfig]) -> Vec<&'a ChannelConfig> {
+        channels
+            .iter()
+            .filter(|c| c.wants(self.severity) && !self.delivered_to(&c.label()))
+            .collect()
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Change {
+    Raised { event: Box<Event> },
+    Acknowledged { id: u64, by: Handled },
+    Closed { id: u64, by: Handled },
+    Delivery { id: u64, delivery: ChannelDelivery },
+}
+
+/// The event list in a directory (`events.jsonl`, `events.lock`). Safe to use from several processes.
+#[derive(Debug)]
+pub struct EventStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+    lock: Mutex<File>,
+    clock: Arc<dyn Clock>,
+    host: String,
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the event list in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, Arc::new(SystemClock))
+    }
+
+    /// Opens the event list with another clock (tests).
+    pub fn open_with(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create event directory", dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        Ok(Self {
+            path: dir.join(JOURNAL),
+            lock_path,
+            lock: Mutex::new(lock),
+            clock,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+        })
+    }
+
+    /// Records a new event (state `new`). Deliver it with [`EventStore::deliver`].
+    pub fn raise(
+        &self,
+        kind: &str,
+        severity: Severity,
+        message: &str,
+        details: serde_json::Value,
+    ) -> Result<Event> {
+        self.change(|events| {
+            let id = events.keys().next_back().map_or(1, |id| id + 1);
+            let event = Event {
+                id,
+                kind: kind.to_owned(),
+                severity,
+                message: message.to_owned(),
+                details,
+                host: self.host.clone(),
+                time_utc: self.clock.now().timestamp(),
+                state: EventState::New,
+                acknowledged: None,
+                closed: None,
+                deliveries: Vec::new(),
+            };
+            Ok((
+                vec![Change::Raised {
+                    event: Box::new(event),
+                }],
+                id,
+            ))
+        })
+    }
+
+    /// Marks a new event as being handled by `who`.
+    pub fn ack(&self, id: u64, who: &str) -> Result<Event> {
+        self.change(|events| {
+            let event = events.get(&id).ok_or(Error::EventNotFound { id })?;
+            if event.state != EventState::New {
+                return Err(Error::InvalidTransition {
+                    id,
+                    state: event.state,
+                    wanted: "acknowledged",
+                });
+            }
+            Ok((
+                vec![Change::Acknowledged {
+                    id,
+                    by: self.handled(who),
+                }],
+                id,
+            ))
+        })
+    }
+
+    /// Closes a new or acknowledged event.
+    pub fn close(&self, id: u64, who: &str) -> Result<Event> {
+        self.change(|events| {
+            let event = events.get(&id).ok_or(Error::EventNotFound { id })?;
+            if event.state == EventState::Closed {
+                return Err(Error::InvalidTransition {
+                    id,
+                    state: event.state,
+                    wanted: "closed",
+                });
+            }
+            Ok((
+                vec![Change::Closed {
+                    id,
+                    by: self.handled(who),
+                }],
+                id,
+            ))
+        })
+    }
+
+    /// One event.
+    pub fn get(&self, id: u64) -> Result<Event> {
+        self.change(|events| {
+            events.get(&id).ok_or(Error::EventNotFound { id })?;
+            Ok((Vec::new(), id))
+        })
+    }
+
+    /// The events in `state` (all when `None`), oldest first.
+    pub fn list(&self, state: Option<EventState>) -> Result<Vec<Event>> {
+        let events = self.locked(|events| Ok((Vec::new(), events.clone())))?;
+        Ok(events
+            .into_values()
+            .filter(|e| state.is_none_or(|s| e.state == s))
+            .collect())
+    }
+
+    /// Adds a delivery report's attempts to the event's history.
+    pub fn record_delivery(&self, report: &DeliveryReport) -> Result<Event> {
+        let id = report.event_id;
+        self.change(|events| {
+            events.get(&id).ok_or(Error::EventNotFound { id })?;
+            let changes = report
+                .results
+                .iter()
+                .map(|d| Change::Delivery {
+                    id,
+                    delivery: d.clone(),
+                })
+                .collect();
+            Ok((changes, id))
+        })
+    }
+
+    /// Delivers event `id` to the channels that want it and have not had it, and records the outcome.
+    pub fn deliver(
+        &self,
+        id: u64,
+        channels: &[ChannelConfig],
+        log: Option<&AuditLog>,
+        options: &DeliveryOptions,
+    ) -> Result<DeliveryReport> {
+        let event = self.get(id)?;
+        let pending: Vec<ChannelConfig> =
+            event.undelivered(channels).into_iter().cloned().collect();
+        let report = deliver_with(&pending, &event, log, options);
+        self.record_delivery(&report)?;
+        Ok(report)
+    }
+
+    /// Retries every event that is not closed and has channels still waiting for it.
+    pub fn deliver_pending(
+        &self,
+        channels: &[ChannelConfig],
+        log: Option<&AuditLog>,
+        options: &DeliveryOptions,
+    ) -> Result<Vec<DeliveryReport>> {
+        let mut reports = Vec::new();
+        for event in self.list(None)? {
+            if event.state == EventState::Closed || event.undelivered(channels).is_empty() {
+                continue;
+            }
+            reports.push(self.deliver(event.id, channels, log, options)?);
+        }
+        Ok(reports)
+    }
+
+    fn handled(&self, who: &str) -> Handled {
+        Handled {
+            by: who.to_owned(),
+            time_utc: self.clock.now().timestamp(),
+        }
+    }
+
+    /// Applies changes and returns event `id` as it is afterwards.
+    fn change(
+        &self,
+        f: impl FnOnce(&BTreeMap<u64, Event>) -> Result<(Vec<Change>, u64)>,
+    ) -> Result<Event> {
+        self.locked(|events| {
+            let (changes, id) = f(events)?;
+            for change in &changes {
+                apply(events, change);
+            }
+            let event = events
+                .get(&id)
+                .cloned()
+                .ok_or(Error::EventNotFound { id })?;
+            Ok((changes, event))
+        })
+    }
+
+    /// Under the lock: replays the journal, lets `f` decide on changes, appends them durably.
+    fn locked<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<u64, Event>) -> Result<(Vec<Change>, T)>,
+    ) -> Result<T> {
+        let lock_file = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        lock_file
+            .lock()
+            .map_err(|e| Error::io("lock", &self.lock_path, e))?;
+        let result = self.locked_inner(f);
+        let _ = lock_file.unlock();
+        result
+    }
+
+    fn locked_inner<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<u64, Event>) -> Result<(Vec<Change>, T)>,
+    ) -> Result<T> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io("open", &self.path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        if complete < bytes.len() {
+            // A writer died mid-line: its change never completed (the caller got no Event back).
+            file.set_len(complete as u64)
+                .map_err(|e| Error::io("cut the torn last line of", &self.path, e))?;
+        }
+        let mut events = BTreeMap::new();
+        for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let change: Change =
+                serde_json::from_slice(line).map_err(|e| Error::CorruptEvents {
+                    file: self.path.clone(),
+                    line: i as u64 + 1,
+                    reason: e.to_string(),
+                })?;
+            apply(&mut events, &change);
+        }
+        let (changes, out) = f(&mut events)?;
+        if !changes.is_empty() {
+            let mut buf = Vec::new();
+            for change in &changes {
+                serde_json::to_writer(&mut buf, change).map_err(|source| Error::Encode {
+                    what: "event change",
+                    source,
+                })?;
+                buf.push(b'\n');
+            }
+            file.write_all(&buf)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io("append to", &self.path, e))?;
+        }
+        Ok(out)
+    }
+}
+
+fn apply(events: &mut BTreeMap<u64, Event>, change: &Change) {
+    match change {
+        Change::Raised { event } => {
+            events.insert(event.id, (**event).clone());
+        }
+        Change::Acknowledged { id, by } => {
+            if let Some(e) = events.get_mut(id) {
+                e.state = EventState::Acknowledged;
+                e.acknowledged = Some(by.clone());
+            }
+        }
+        Change::Closed { id, by } => {
+            if let Some(e) = events.get_mut(id) {
+                e.state = EventState::Closed;
+                e.closed = Some(by.clone());
+            }
+        }
+        Change::Delivery { id, delivery } => {
+            if let Some(e) = events.get_mut(id) {
+                e.deliveries.push(delivery.clone());
+            }
+        }
+    }
+}
