@@ -65,6 +65,59 @@ pub enum Command {
     /// Remove snapshots by a generation policy; never the newest clean or a quarantined one.
     #[command(after_help = EXIT_STATUS)]
     Forget(ForgetCmd),
+    /// Query or verify the hash-chained audit log (who did what, when).
+    #[command(after_help = EXIT_STATUS, subcommand)]
+    Audit(AuditCmd),
+    /// List alerts and other events; acknowledge, close or re-deliver them.
+    #[command(after_help = EXIT_STATUS)]
+    Events(EventsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Show audit records (newest last).
+    Log(AuditLogCmd),
+    /// Prove the audit log untampered (also against checkpoints stored in the repository's snapshots).
+    Verify(AuditVerifyCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogCmd {
+    /// Only records at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date 2026-11-01).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (`backup`, or a prefix like `viewer.*`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// At most the newest N records.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyCmd {
+    /// Do not read checkpoints from the repository (verify the chain alone).
+    #[arg(long)]
+    pub no_repo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsCmd {
+    /// Acknowledge an event (you have seen it).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["close", "deliver"])]
+    pub ack: Option<u64>,
+    /// Close an event (handled).
+    #[arg(long, value_name = "ID", conflicts_with = "deliver")]
+    pub close: Option<u64>,
+    /// Retry delivering events whose alerts could not be sent.
+    #[arg(long)]
+    pub deliver: bool,
+    /// Include closed events.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Snapshot reference: an id prefix, `latest` or `latest-clean`.

@@ -19,6 +19,12 @@ pub struct FileConfig {
     pub retention: Option<kura_engine::KeepPolicy>,
     #[serde(default)]
     pub detect: DetectSection,
+    /// Where kura keeps its own state (audit log, events): default $KURA_STATE_DIR, else
+    /// $XDG_STATE_HOME/kura, else ~/.local/state/kura.
+    pub state_dir: Option<PathBuf>,
+    /// Alert channels (syslog, smtp, webhook), one `[[channel]]` table each.
+    #[serde(default, rename = "channel")]
+    pub channels: Vec<kura_audit::ChannelConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +55,18 @@ pub const EXAMPLE: &str = include_str!("../../../examples/kura.toml");
 impl FileConfig {
     /// Parse a configuration text.
     pub fn parse(text: &str, origin: &Path) -> Result<FileConfig> {
-        toml::from_str(text).with_context(|| format!("invalid configuration {}", origin.display()))
+        let cfg: FileConfig = toml::from_str(text)
+            .with_context(|| format!("invalid configuration {}", origin.display()))?;
+        for ch in &cfg.channels {
+            if let Err(e) = ch.validate() {
+                bail!(
+                    "invalid channel {} in {}: {e}",
+                    ch.label(),
+                    origin.display()
+                );
+            }
+        }
+        Ok(cfg)
     }
 
     /// Load `--config FILE` (must exist), else `./kura.toml`, else `/etc/kura/kura.toml`, else defaults.
@@ -71,6 +88,23 @@ impl FileConfig {
             }
         }
         Ok((FileConfig::default(), None))
+    }
+}
+
+/// kura's state directory (audit log, events).
+pub fn state_dir(config: &FileConfig) -> Result<PathBuf> {
+    if let Some(d) = &config.state_dir {
+        return Ok(d.clone());
+    }
+    if let Some(d) = std::env::var_os("KURA_STATE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("kura"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/kura")),
+        None => bail!("no state directory: set KURA_STATE_DIR or `state_dir` in kura.toml"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `Ctx`: what every command needs (flags, config, how to open the repository), passed explicitly.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -12,12 +14,99 @@ use crate::config::{self, FileConfig};
 pub struct Ctx {
     pub global: GlobalArgs,
     pub config: FileConfig,
+    /// Details the running command adds to its audit record.
+    notes: RefCell<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
         let (config, _origin) = FileConfig::load(global.config.as_deref())?;
-        Ok(Ctx { global, config })
+        Ok(Ctx {
+            global,
+            config,
+            notes: RefCell::new(serde_json::Map::new()),
+        })
+    }
+
+    /// Add a detail to this command's audit record.
+    pub fn note(&self, key: &str, value: impl serde::Serialize) {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.notes.borrow_mut().insert(key.to_string(), v);
+        }
+    }
+
+    pub fn take_notes(&self) -> serde_json::Value {
+        serde_json::Value::Object(std::mem::take(&mut *self.notes.borrow_mut()))
+    }
+
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        config::state_dir(&self.config)
+    }
+
+    pub fn audit_dir(&self) -> Result<PathBuf> {
+        Ok(self.state_dir()?.join("audit"))
+    }
+
+    pub fn audit_log(&self) -> Result<kura_audit::AuditLog> {
+        let dir = self.audit_dir()?;
+        kura_audit::AuditLog::open(&dir)
+            .with_context(|| format!("cannot open the audit log in {}", dir.display()))
+    }
+
+    pub fn events(&self) -> Result<kura_audit::EventStore> {
+        let dir = self.state_dir()?.join("events");
+        kura_audit::EventStore::open(&dir)
+            .with_context(|| format!("cannot open the event list in {}", dir.display()))
+    }
+
+    /// Append one audit record; a failure is reported on stderr, never hidden.
+    pub fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: kura_audit::Outcome,
+        details: serde_json::Value,
+    ) {
+        let entry = kura_audit::Entry::new(kura_audit::current_actor(), action, target, outcome)
+            .with_details(details);
+        if let Err(e) = self.audit_log().and_then(|log| Ok(log.append(entry)?)) {
+            eprintln!("kura: warning: could not write the audit log: {e:#}");
+        }
+    }
+
+    /// Raise an event and deliver it to the configured channels (bounded retries; failures are
+    /// recorded in the event and the audit log and retried by `kura events deliver`).
+    pub fn raise(
+        &self,
+        kind: &str,
+        severity: kura_audit::Severity,
+        message: &str,
+        details: serde_json::Value,
+    ) {
+        let result = self.events().and_then(|store| {
+            let ev = store.raise(kind, severity, message, details)?;
+            if !self.config.channels.is_empty() {
+                let log = self.audit_log().ok();
+                let report = store.deliver(
+                    ev.id,
+                    &self.config.channels,
+                    log.as_ref(),
+                    &kura_audit::DeliveryOptions::default(),
+                )?;
+                for failed in report.results.iter().filter(|r| !r.ok) {
+                    eprintln!(
+                        "kura: warning: alert {} not delivered to {}: {}",
+                        ev.id,
+                        failed.channel,
+                        failed.error.as_deref().unwrap_or("unknown error")
+                    );
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            eprintln!("kura: warning: could not record event {kind}: {e:#}");
+        }
     }
 
     pub fn location(&self) -> Result<Location> {

@@ -65,6 +65,11 @@ fn code_of_error(err: &anyhow::Error) -> Code {
     Code::Error
 }
 
+/// Whether the error is a refusal of access (wrong password), audited as `denied`.
+pub fn is_denied(err: &anyhow::Error) -> bool {
+    code_of_error(err) == Code::WrongPassword
+}
+
 /// Print the error once (one line; JSON on stdout with `--json`) and return its exit code.
 pub fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let code = code_of_error(err);

@@ -56,6 +56,9 @@ pub struct BackupRequest {
     pub initial_verdict: Option<Verdict>,
     /// Ignore the parent: read every file.
     pub force_full: bool,
+    /// kura's document stored in the snapshot description (`{"kura": …}`), e.g. the audit
+    /// checkpoint; encrypted with the repository and carried along by every copy.
+    pub document: Option<serde_json::Value>,
 }
 
 /// A file that could not be read and is missing from the snapshot.
@@ -262,7 +265,13 @@ impl Repo {
             failures: Arc::clone(&failures),
         };
 
-        let mut snap_opts = SnapshotOptions::default().host(req.host.clone());
+        let description = req
+            .document
+            .as_ref()
+            .map(|d| serde_json::json!({ "kura": d }).to_string());
+        let mut snap_opts = SnapshotOptions::default()
+            .host(req.host.clone())
+            .description(description);
         let mut tags: Vec<String> = req.tags.clone();
         if let Some(v) = req.initial_verdict
             && v != Verdict::Unknown

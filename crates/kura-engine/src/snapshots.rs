@@ -107,8 +107,8 @@ pub struct SnapshotInfo {
     pub parent: Option<String>,
     /// Detection verdict.
     pub verdict: Verdict,
-    /// kura's verdict document from the description (findings, reason), if any.
-    pub verdict_details: Option<serde_json::Value>,
+    /// kura's document from the description (verdict findings, audit checkpoint), if any.
+    pub document: Option<serde_json::Value>,
     /// Under legal hold: never removed.
     pub legal_hold: bool,
     /// Counts, when the snapshot has a summary.
@@ -147,7 +147,7 @@ pub(crate) fn info_of(snap: &SnapshotFile) -> SnapshotInfo {
             .collect(),
         parent: snap.parent.map(|p| p.to_hex().to_string()),
         verdict: verdict_of(snap),
-        verdict_details: details_of(snap),
+        document: details_of(snap),
         legal_hold: snap.tags.contains(LEGAL_HOLD_TAG),
         counts: snap.summary.as_ref().map(|s| SnapshotCounts {
             files_new: s.files_new,
@@ -213,8 +213,9 @@ impl Repo {
         Ok(info_of(&self.snapshot_file(spec)?))
     }
 
-    /// Record a verdict (and kura's details document) on a snapshot. Returns the new snapshot
-    /// id: the snapshot file is rewritten with the same tree.
+    /// Record a verdict on a snapshot and merge `details` (an object) into kura's document in
+    /// its description. Returns the updated snapshot: the file is rewritten with the same tree,
+    /// so the id changes.
     pub fn set_verdict(
         &self,
         spec: &str,
@@ -235,8 +236,11 @@ impl Repo {
             if verdict != Verdict::Unknown {
                 snap.add_tags(vec![string_list(&verdict.tag())?]);
             }
-            let doc = serde_json::json!({ "kura": details });
-            snap.description = Some(doc.to_string());
+            let mut doc = details_of(snap).unwrap_or_else(|| serde_json::json!({}));
+            if let (Some(target), serde_json::Value::Object(add)) = (doc.as_object_mut(), details) {
+                target.extend(add);
+            }
+            snap.description = Some(serde_json::json!({ "kura": doc }).to_string());
             Ok(())
         })
     }

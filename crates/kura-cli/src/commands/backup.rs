@@ -27,10 +27,15 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         host: cmd.host.clone(),
         initial_verdict: None,
         force_full: cmd.force,
+        document: Some(
+            json!({ "audit_checkpoint": ctx.audit_log().and_then(|l| Ok(l.head()?)).ok() }),
+        ),
     };
     let mut repo = ctx.open(LockMode::Shared)?;
     let report = repo.backup(&req, Arc::new(NoObserver))?;
     let snap = &report.snapshot;
+    ctx.note("snapshot", &snap.id);
+    ctx.note("unreadable", report.unreadable.len());
     let counts = snap.counts.clone().unwrap_or_default();
     if ctx.global.json {
         crate::output::json(&json!({

@@ -28,9 +28,20 @@ pub fn run(ctx: &Ctx, cmd: &CheckCmd) -> Result<Outcome> {
             ctx.say(format!("no errors were found ({what} checked)"));
         }
     }
+    ctx.note("read_data", cmd.read_data);
+    ctx.note("errors", &report.errors);
     if report.is_ok() {
         Ok(Outcome::Ok)
     } else {
+        ctx.raise(
+            "verify_failed",
+            kura_audit::Severity::Critical,
+            &format!(
+                "kura check found {} errors in the repository",
+                report.errors.len()
+            ),
+            serde_json::json!({ "errors": report.errors }),
+        );
         eprintln!(
             "kura: error: the repository has {} errors: restore from another copy (offline disk or remote) and run `kura check --read-data` there",
             report.errors.len()

@@ -29,7 +29,11 @@ fn policy(ctx: &Ctx, cmd: &ForgetCmd) -> KeepPolicy {
 pub fn run(ctx: &Ctx, cmd: &ForgetCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Exclusive)?;
     let policy = policy(ctx, cmd);
+    ctx.note("policy", &policy);
+    ctx.note("dry_run", cmd.dry_run);
     let report = repo.forget(&policy, cmd.dry_run, cmd.prune)?;
+    ctx.note("removed", &report.removed);
+    ctx.note("pruned", report.pruned);
     if ctx.global.json {
         crate::output::json(&report)?;
         return Ok(Outcome::Ok);

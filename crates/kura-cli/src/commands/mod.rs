@@ -1,7 +1,9 @@
 //! One module per command; each wires libraries and returns an `Outcome`.
 
+mod audit;
 mod backup;
 mod check;
+mod events;
 mod forget;
 mod init;
 mod read;
@@ -14,16 +16,70 @@ use crate::cli::{Cli, Command};
 use crate::context::Ctx;
 use crate::exit::Outcome;
 
+/// The audit action name of a command.
+fn action_of(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Init(_) => "init",
+        Command::Backup(_) => "backup",
+        Command::Snapshots(_) => "snapshots",
+        Command::Ls(_) => "ls",
+        Command::Diff(_) => "diff",
+        Command::Restore(_) => "restore",
+        Command::Check(_) => "check",
+        Command::Forget(_) => "forget",
+        Command::Audit(_) => "audit",
+        Command::Events(_) => "events",
+    }
+}
+
+/// Run one command and record it (outcome and details) in the audit log.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let ctx = Ctx::new(cli.global)?;
-    match cli.command {
-        Command::Init(c) => init::run(&ctx, &c),
-        Command::Backup(c) => backup::run(&ctx, &c),
-        Command::Snapshots(c) => snapshots::run(&ctx, &c),
-        Command::Ls(c) => read::ls(&ctx, &c),
-        Command::Diff(c) => read::diff(&ctx, &c),
-        Command::Restore(c) => restore::run(&ctx, &c),
-        Command::Check(c) => check::run(&ctx, &c),
-        Command::Forget(c) => forget::run(&ctx, &c),
+    let action = action_of(&cli.command);
+    let target = ctx.location().map(|l| l.describe()).unwrap_or_default();
+    let result = dispatch(&ctx, cli.command);
+    let mut details = ctx.take_notes();
+    let outcome = match &result {
+        Ok(Outcome::Ok) => kura_audit::Outcome::Ok,
+        Ok(o) => {
+            details["status"] = format!("{o:?}").to_lowercase().into();
+            kura_audit::Outcome::Ok
+        }
+        Err(e) => {
+            details["error"] = format!("{e:#}").into();
+            if crate::exit::is_denied(e) {
+                kura_audit::Outcome::Denied
+            } else {
+                kura_audit::Outcome::Failed
+            }
+        }
+    };
+    ctx.audit(action, &target, outcome, details);
+    if let Err(e) = &result
+        && matches!(action, "backup" | "check")
+        && !crate::exit::is_denied(e)
+    {
+        ctx.raise(
+            &format!("{action}_failed"),
+            kura_audit::Severity::Critical,
+            &format!("kura {action} failed: {e:#}"),
+            serde_json::json!({ "repository": target }),
+        );
+    }
+    result
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
+    match command {
+        Command::Init(c) => init::run(ctx, &c),
+        Command::Backup(c) => backup::run(ctx, &c),
+        Command::Snapshots(c) => snapshots::run(ctx, &c),
+        Command::Ls(c) => read::ls(ctx, &c),
+        Command::Diff(c) => read::diff(ctx, &c),
+        Command::Restore(c) => restore::run(ctx, &c),
+        Command::Check(c) => check::run(ctx, &c),
+        Command::Forget(c) => forget::run(ctx, &c),
+        Command::Audit(c) => audit::run(ctx, &c),
+        Command::Events(c) => events::run(ctx, &c),
     }
 }

@@ -9,7 +9,12 @@ use crate::exit::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
+    ctx.note("snapshot", &cmd.snapshot);
+    ctx.note("target", &cmd.target);
+    ctx.note("include", &cmd.include);
     let report = repo.restore(&cmd.snapshot, &cmd.target, cmd.include.as_deref())?;
+    ctx.note("snapshot", &report.snapshot);
+    ctx.note("files", report.files);
     if ctx.global.json {
         crate::output::json(&report)?;
     } else {

@@ -1,0 +1,39 @@
+//! kura-copies: the copies an attacker cannot reach.
+//!
+//! Owns three things:
+//! - [`media`]: the registry of offline disks (identity files, exports, overdue rotation);
+//! - [`s3`]: [`S3LockStore`], kura-engine's `ObjectStore` on an S3 bucket with Object Lock in
+//!   COMPLIANCE mode (per-object retain-until dates, read back after every upload, never
+//!   deleting a locked object), with its own tokio runtime;
+//! - [`status`]: the 3-2-1-1-0 rule as a pure function.
+//!
+//! It must not: open repositories or copy snapshots (kura-engine does that through the
+//! `ObjectStore` seam), take credentials from anything but the standard AWS environment and
+//! profile files, or draw on the terminal.
+//!
+//! ```
+//! use kura_copies::status::{evaluate, CopiesState, CopyKind, CopyState, Level, StatusOptions, Verification};
+//! use jiff::Timestamp;
+//!
+//! let now = Timestamp::from_second(1_700_000_000).unwrap();
+//! let local = CopyState {
+//!     name: "local".into(),
+//!     kind: CopyKind::Local,
+//!     offsite: false,
+//!     offline_or_immutable: false,
+//!     last_copy: Some(now),
+//!     last_verification: Some(Verification { at: now, errors: 0 }),
+//! };
+//! let report = evaluate(&CopiesState { copies: vec![local] }, now, &StatusOptions::default());
+//! assert_eq!(report.level, Level::Red); // nothing off-site, nothing offline or immutable
+//! ```
+
+mod error;
+pub mod media;
+pub mod s3;
+pub mod status;
+
+pub use error::{Error, Result};
+pub use media::{DiskRecord, DiskStatus, MediaRegistry};
+pub use s3::{ObjectLock, RetentionPolicy, S3LockStore, S3Options, VerifyProblem, VerifyReport};
+pub use status::{CopiesState, CopyKind, CopyState, Level, StatusReport, evaluate};

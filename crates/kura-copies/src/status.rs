@@ -1,0 +1,447 @@
+//! The 3-2-1-1-0 rule as a pure function: 3 copies, 2 media, 1 off-site, 1 offline or
+//! immutable, 0 errors in the last verification.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Traffic-light level; ordered so the overall level is the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Fine.
+    Green,
+    /// Needs attention soon.
+    Amber,
+    /// Not protected as promised.
+    Red,
+}
+
+/// Where a copy lives (its medium).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyKind {
+    /// The kura repository on the server or a NAS.
+    Local,
+    /// A removable disk (USB, RDX).
+    Disk,
+    /// An S3 bucket with Object Lock.
+    S3,
+}
+
+/// The last verification of a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Errors it found (0 is the goal).
+    pub errors: u64,
+}
+
+/// One backup copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyState {
+    /// Name shown to the operator (`local`, `disk-a`, `s3:bucket`).
+    pub name: String,
+    /// The medium.
+    pub kind: CopyKind,
+    /// Kept in another building or site.
+    pub offsite: bool,
+    /// Unreachable for an attacker: disconnected (offline disk) or immutable (Object Lock).
+    pub offline_or_immutable: bool,
+    /// The last successful copy (or backup, for the local repository).
+    pub last_copy: Option<Timestamp>,
+    /// The last verification.
+    pub last_verification: Option<Verification>,
+}
+
+/// Everything the status looks at. The production data itself counts as one of the 3 copies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiesState {
+    /// The backup copies.
+    pub copies: Vec<CopyState>,
+}
+
+/// Age limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusOptions {
+    /// A local or S3 copy older than this is amber (daily backups).
+    pub max_copy_age_days: u32,
+    /// A disk not rotated within this is amber (weekly rotation).
+    pub disk_overdue_days: u32,
+    /// A verification older than this is amber.
+    pub max_verification_age_days: u32,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            max_copy_age_days: 2,
+            disk_overdue_days: crate::media::DEFAULT_OVERDUE_DAYS,
+            max_verification_age_days: 31,
+        }
+    }
+}
+
+/// One rule's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleLine {
+    /// `3 copies`, `2 media`, `1 off-site`, `1 offline/immutable`, `0 errors`.
+    pub rule: &'static str,
+    /// Its level.
+    pub level: Level,
+    /// What was found.
+    pub message: String,
+}
+
+/// One copy's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyLine {
+    /// The copy's name.
+    pub name: String,
+    /// Its medium.
+    pub kind: CopyKind,
+    /// Its level.
+    pub level: Level,
+    /// Whole days since the last copy.
+    pub copy_age_days: Option<i64>,
+    /// Whole days since the last verification.
+    pub verification_age_days: Option<i64>,
+    /// What needs doing.
+    pub warnings: Vec<String>,
+}
+
+/// The 3-2-1-1-0 status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// The worst level of all lines.
+    pub level: Level,
+    /// The five rules, in order.
+    pub rules: Vec<RuleLine>,
+    /// One line per copy.
+    pub copies: Vec<CopyLine>,
+    /// All warnings, for notifications.
+    pub warnings: Vec<String>,
+}
+
+fn age_days(now: Timestamp, then: Timestamp) -> i64 {
+    now.as_second().saturating_sub(then.as_second()).max(0) / 86_400
+}
+
+fn copy_line(c: &CopyState, now: Timestamp, opts: &StatusOptions) -> CopyLine {
+    let limit = i64::from(match c.kind {
+        CopyKind::Disk => opts.disk_overdue_days,
+        CopyKind::Local | CopyKind::S3 => opts.max_copy_age_days,
+    });
+    let copy_age = c.last_copy.map(|t| age_days(now, t));
+    let verification_age = c.last_verification.as_ref().map(|v| age_days(now, v.at));
+    let mut level = Level::Green;
+    let mut warnings = Vec::new();
+    let mut raise = |l: Level, w: String| {
+        level = level.max(l);
+        warnings.push(w);
+    };
+    match copy_age {
+        None => raise(Level::Red, format!("{}: no copy has been made yet", c.name)),
+        Some(a) if a > limit => raise(
+            Level::Amber,
+            format!(
+                "{}: last copy is {a} days old (limit {limit}){}",
+                c.name,
+                if c.kind == CopyKind::Disk {
+                    "; rotate the disk"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Some(_) => {}
+    }
+    match &c.last_verification {
+        None => raise(
+            Level::Amber,
+            format!("{}: never verified; run a verification", c.name),
+        ),
+        Some(v) if v.errors > 0 => raise(
+            Level::Red,
+            format!("{}: last verification found {} error(s)", c.name, v.errors),
+        ),
+        Some(v) if age_days(now, v.at) > i64::from(opts.max_verification_age_days) => raise(
+            Level::Amber,
+            format!(
+                "{}: last verification is {} days old (limit {})",
+                c.name,
+                age_days(now, v.at),
+                opts.max_verification_age_days
+            ),
+        ),
+        Some(_) => {}
+    }
+    CopyLine {
+        name: c.name.clone(),
+        kind: c.kind,
+        level,
+        copy_age_days: copy_age,
+        verification_age_days: verification_age,
+        warnings,
+    }
+}
+
+/// Judge `state` at `now`. A copy *counts* towards the rules when it has been made and its last
+/// verification (if any) found no errors; stale copies still count but are amber on their own line.
+pub fn evaluate(state: &CopiesState, now: Timestamp, opts: &StatusOptions) -> StatusReport {
+    let copies: Vec<CopyLine> = state
+        .copies
+        .iter()
+        .map(|c| copy_line(c, now, opts))
+        .collect();
+    let counted: Vec<&CopyState> = state
+        .copies
+        .iter()
+        .filter(|c| {
+            c.last_copy.is_some() && c.last_verification.as_ref().is_none_or(|v| v.errors == 0)
+        })
+        .collect();
+
+    let mut rules = Vec::new();
+    // 3 copies: the production data plus the backup copies.
+    let total = counted.len() + 1;
+    rules.push(RuleLine {
+        rule: "3 copies",
+        level: match total {
+            0..=1 => Level::Red,
+            2 => Level::Amber,
+            _ => Level::Green,
+        },
+        message: format!(
+            "{total} copies of the data (production + {} backup)",
+            counted.len()
+        ),
+    });
+    let mut media: Vec<CopyKind> = counted.iter().map(|c| c.kind).collect();
+    media.sort();
+    media.dedup();
+    rules.push(RuleLine {
+        rule: "2 media",
+        level: match media.len() {
+            0 => Level::Red,
+            1 => Level::Amber,
+            _ => Level::Green,
+        },
+        message: format!(
+            "backup copies on {} kind(s) of media: {media:?}",
+            media.len()
+        ),
+    });
+    let offsite: Vec<&str> = counted
+        .iter()
+        .filter(|c| c.offsite)
+        .map(|c| c.name.as_str())
+        .collect();
+    rules.push(RuleLine {
+        rule: "1 off-site",
+        level: if offsite.is_empty() {
+            Level::Red
+        } else {
+            Level::Green
+        },
+        message: if offsite.is_empty() {
+            "no copy is off-site".into()
+        } else {
+            format!("off-site: {}", offsite.join(", "))
+        },
+    });
+    let safe: Vec<&str> = counted
+        .iter()
+        .filter(|c| c.offline_or_immutable)
+        .map(|c| c.name.as_str())
+        .collect();
+    rules.push(RuleLine {
+        rule: "1 offline/immutable",
+        level: if safe.is_empty() {
+            Level::Red
+        } else {
+            Level::Green
+        },
+        message: if safe.is_empty() {
+            "no copy is offline or immutable; ransomware can reach every copy".into()
+        } else {
+            format!("offline or immutable: {}", safe.join(", "))
+        },
+    });
+    let failed: Vec<&str> = state
+        .copies
+        .iter()
+        .filter(|c| c.last_verification.as_ref().is_some_and(|v| v.errors > 0))
+        .map(|c| c.name.as_str())
+        .collect();
+    let unverified: Vec<&str> = state
+        .copies
+        .iter()
+        .filter(|c| {
+            c.last_verification
+                .as_ref()
+                .is_none_or(|v| age_days(now, v.at) > i64::from(opts.max_verification_age_days))
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    rules.push(if !failed.is_empty() {
+        RuleLine {
+            rule: "0 errors",
+            level: Level::Red,
+            message: format!("verification errors on: {}", failed.join(", ")),
+        }
+    } else if state.copies.is_empty() || !unverified.is_empty() {
+        RuleLine {
+            rule: "0 errors",
+            level: Level::Amber,
+            message: format!(
+                "not verified recently: {}",
+                if unverified.is_empty() {
+                    "no copies".to_string()
+                } else {
+                    unverified.join(", ")
+                }
+            ),
+        }
+    } else {
+        RuleLine {
+            rule: "0 errors",
+            level: Level::Green,
+            message: "every copy verified without errors".into(),
+        }
+    });
+
+    let mut warnings: Vec<String> = rules
+        .iter()
+        .filter(|r| r.level != Level::Green)
+        .map(|r| format!("{}: {}", r.rule, r.message))
+        .collect();
+    warnings.extend(copies.iter().flat_map(|c| c.warnings.iter().cloned()));
+    let level = rules
+        .iter()
+        .map(|r| r.level)
+        .chain(copies.iter().map(|c| c.level))
+        .max()
+        .unwrap_or(Level::Red);
+    StatusReport {
+        level,
+        rules,
+        copies,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn t(days: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + days * DAY).unwrap()
+    }
+
+    fn copy(
+        name: &str,
+        kind: CopyKind,
+        offsite: bool,
+        safe: bool,
+        copied: i64,
+        verified: Option<(i64, u64)>,
+    ) -> CopyState {
+        CopyState {
+            name: name.into(),
+            kind,
+            offsite,
+            offline_or_immutable: safe,
+            last_copy: Some(t(copied)),
+            last_verification: verified.map(|(d, errors)| Verification { at: t(d), errors }),
+        }
+    }
+
+    fn full() -> CopiesState {
+        CopiesState {
+            copies: vec![
+                copy("local", CopyKind::Local, false, false, 10, Some((10, 0))),
+                copy("disk-a", CopyKind::Disk, true, true, 8, Some((8, 0))),
+                copy("s3:kura", CopyKind::S3, true, true, 10, Some((9, 0))),
+            ],
+        }
+    }
+
+    #[test]
+    fn full_setup_is_green() {
+        let r = evaluate(&full(), t(10), &StatusOptions::default());
+        assert_eq!(r.level, Level::Green, "{r:#?}");
+        assert!(r.warnings.is_empty());
+        assert_eq!(r.rules.len(), 5);
+    }
+
+    #[test]
+    fn only_local_copy_is_red_on_offsite_and_immutable() {
+        let s = CopiesState {
+            copies: vec![full().copies[0].clone()],
+        };
+        let r = evaluate(&s, t(10), &StatusOptions::default());
+        assert_eq!(r.level, Level::Red);
+        let lv = |rule: &str| r.rules.iter().find(|l| l.rule == rule).unwrap().level;
+        assert_eq!(lv("3 copies"), Level::Amber);
+        assert_eq!(lv("2 media"), Level::Amber);
+        assert_eq!(lv("1 off-site"), Level::Red);
+        assert_eq!(lv("1 offline/immutable"), Level::Red);
+        assert_eq!(lv("0 errors"), Level::Green);
+    }
+
+    #[test]
+    fn overdue_disk_is_amber_with_age() {
+        let r = evaluate(
+            &full(),
+            t(16),
+            &StatusOptions {
+                max_copy_age_days: 30,
+                ..StatusOptions::default()
+            },
+        );
+        let disk = r.copies.iter().find(|c| c.name == "disk-a").unwrap();
+        assert_eq!(disk.level, Level::Amber);
+        assert_eq!(disk.copy_age_days, Some(8));
+        assert!(disk.warnings[0].contains("rotate"), "{:?}", disk.warnings);
+        assert_eq!(r.level, Level::Amber);
+    }
+
+    #[test]
+    fn verification_errors_are_red_and_do_not_count() {
+        let mut s = full();
+        s.copies[2].last_verification = Some(Verification {
+            at: t(10),
+            errors: 3,
+        });
+        let r = evaluate(&s, t(10), &StatusOptions::default());
+        assert_eq!(r.level, Level::Red);
+        assert_eq!(r.rules[4].level, Level::Red);
+        assert!(r.rules[4].message.contains("s3:kura"));
+        assert!(
+            r.rules[0].message.starts_with("3 copies"),
+            "{}",
+            r.rules[0].message
+        );
+    }
+
+    #[test]
+    fn never_copied_is_red_and_json_uses_lowercase_levels() {
+        let mut s = full();
+        s.copies[1].last_copy = None;
+        let r = evaluate(&s, t(10), &StatusOptions::default());
+        assert_eq!(r.copies[1].level, Level::Red);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["level"], "red");
+        assert_eq!(json["copies"][1]["kind"], "disk");
+    }
+
+    #[test]
+    fn no_copies_at_all_is_red() {
+        let r = evaluate(&CopiesState::default(), t(0), &StatusOptions::default());
+        assert_eq!(r.level, Level::Red);
+        assert_eq!(r.rules[4].level, Level::Amber);
+    }
+}
