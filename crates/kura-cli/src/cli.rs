@@ -71,7 +71,120 @@ pub enum Command {
     /// List alerts and other events; acknowledge, close or re-deliver them.
     #[command(after_help = EXIT_STATUS)]
     Events(EventsCmd),
+    /// Offline disks: register, export clean generations, list rotation state.
+    #[command(after_help = EXIT_STATUS, subcommand)]
+    Media(MediaCmd),
+    /// Immutable copies in an S3 bucket with Object Lock (COMPLIANCE mode).
+    #[command(after_help = EXIT_STATUS, subcommand)]
+    Remote(RemoteCmd),
+    /// The 3-2-1-1-0 state of all copies (exit 1 when red).
+    #[command(after_help = EXIT_STATUS)]
+    Status(StatusCmd),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum MediaCmd {
+    /// Register a removable disk (its mount point) and create its repository.
+    Add {
+        /// Mount point of the disk.
+        path: PathBuf,
+        /// A label written on the disk's case (e.g. `monday`).
+        #[arg(long)]
+        label: String,
+    },
+    /// Copy generations to a registered disk, then verify every byte written.
+    Export {
+        /// The disk's label.
+        label: String,
+        /// Where the disk is mounted now (default: where it was registered).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Snapshots to copy (default: the clean generations the retention policy keeps).
+        #[arg(long = "snapshot")]
+        snapshots: Vec<String>,
+        /// Also copy suspicious or unjudged snapshots.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Registered disks, their last export and whether rotation is overdue.
+    List {
+        /// Days after which a disk is overdue.
+        #[arg(long, default_value_t = 7)]
+        overdue_days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCmd {
+    /// Register an S3 bucket (must have Object Lock enabled; credentials from the AWS env/profile).
+    Add(RemoteAddArgs),
+    /// Copy clean generations to the bucket, each object locked in COMPLIANCE mode.
+    Push {
+        name: String,
+        /// Snapshots to copy (default: the clean generations the retention policy keeps).
+        #[arg(long = "snapshot")]
+        snapshots: Vec<String>,
+        /// Also copy suspicious or unjudged snapshots.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-read every object: locks, sizes, and (with --read-data) the repository's data.
+    Verify {
+        name: String,
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Push the lock of every object still needed forward to today + the retention period.
+    Extend { name: String },
+    /// List the snapshots held in the bucket.
+    Snapshots { name: String },
+    /// Restore a snapshot directly from the bucket.
+    Restore {
+        name: String,
+        #[arg(help = SNAP_HELP)]
+        snapshot: String,
+        #[arg(long, short = 't')]
+        target: PathBuf,
+        #[arg(long)]
+        include: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    /// A short name for this remote.
+    pub name: String,
+    /// Bucket name (created with Object Lock enabled).
+    #[arg(long)]
+    pub bucket: String,
+    /// Endpoint URL for non-AWS servers (SeaweedFS, MinIO, Ceph RGW).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Region.
+    #[arg(long, default_value = "ap-northeast-1")]
+    pub region: String,
+    /// Key prefix inside the bucket.
+    #[arg(long, default_value = "kura")]
+    pub prefix: String,
+    /// AWS profile for credentials.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Shared credentials file (instead of ~/.aws/credentials).
+    #[arg(long)]
+    pub credentials_file: Option<PathBuf>,
+    /// Days each snapshot object stays locked.
+    #[arg(long, default_value_t = 30)]
+    pub snapshot_days: u32,
+    /// Days each data object stays locked (at least snapshot-days).
+    #[arg(long, default_value_t = 60)]
+    pub data_days: u32,
+    /// Create the bucket with Object Lock if it does not exist (on-prem S3 servers).
+    #[arg(long)]
+    pub create_bucket: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusCmd {}
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {

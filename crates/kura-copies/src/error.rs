@@ -124,7 +124,7 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
 
     /// A disk label is not in the registry.
-    #[error("no disk labelled {label} is registered; register it with `kura disk add`")]
+    #[error("no disk labelled {label} is registered; register it with `kura media add`")]
     UnknownDisk {
         /// The disk label.
         label: String,

@@ -253,6 +253,36 @@ impl S3LockStore {
         Ok(store)
     }
 
+    /// Create the bucket with Object Lock enabled (on-prem servers such as SeaweedFS or MinIO,
+    /// where the hospital runs its own S3), then connect. An existing bucket is used as it is,
+    /// and still refused when it has no Object Lock.
+    pub fn create_bucket_and_connect(options: &S3Options) -> Result<Self> {
+        let store = Self::new_unchecked(options)?;
+        let created = store.run(
+            store
+                .client
+                .create_bucket()
+                .bucket(&options.bucket)
+                .object_lock_enabled_for_bucket(true)
+                .send(),
+        );
+        if let Err(e) = created {
+            let message = sdk_message(&e);
+            if !message.contains("BucketAlreadyOwnedByYou")
+                && !message.contains("BucketAlreadyExists")
+            {
+                return Err(Error::S3 {
+                    op: "CreateBucket",
+                    bucket: options.bucket.clone(),
+                    key: String::new(),
+                    message,
+                });
+            }
+        }
+        store.check_bucket()?;
+        Ok(store)
+    }
+
     /// Build the client without any request (for tests and `create`).
     fn new_unchecked(options: &S3Options) -> Result<Self> {
         options.retention.validate()?;

@@ -581,3 +581,41 @@ impl Repo {
         result
     }
 }
+
+impl Repo {
+    /// The snapshots to copy to an offline disk or remote: the given references, or by default
+    /// the clean generations that `policy` keeps. Refuses a suspicious, pending or unjudged
+    /// snapshot unless `force`, so that an attacked generation never lands on a clean copy.
+    pub fn select_for_copy(
+        &mut self,
+        specs: &[String],
+        policy: &KeepPolicy,
+        force: bool,
+    ) -> Result<Vec<SnapshotInfo>> {
+        let chosen: Vec<SnapshotInfo> = if specs.is_empty() {
+            let plan = self.forget(policy, true, false)?;
+            plan.decisions
+                .into_iter()
+                .filter(|d| d.keep && (force || d.snapshot.verdict == crate::Verdict::Clean))
+                .map(|d| d.snapshot)
+                .collect()
+        } else {
+            specs
+                .iter()
+                .map(|s| self.snapshot(s))
+                .collect::<Result<_>>()?
+        };
+        if !force && let Some(bad) = chosen.iter().find(|s| s.verdict != crate::Verdict::Clean) {
+            return Err(Error::Invalid(format!(
+                "snapshot {} is {}, not clean: it is not copied over clean generations (use --force to copy it anyway)",
+                bad.short_id, bad.verdict
+            )));
+        }
+        if chosen.is_empty() {
+            return Err(Error::Invalid(
+                "no clean generation to copy: run `kura backup` first, or name snapshots with --snapshot".into(),
+            ));
+        }
+        Ok(chosen)
+    }
+}

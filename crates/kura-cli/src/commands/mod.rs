@@ -6,9 +6,12 @@ mod check;
 mod events;
 mod forget;
 mod init;
+mod media;
 mod read;
+mod remote;
 mod restore;
-mod snapshots;
+pub mod snapshots;
+mod status;
 
 use anyhow::Result;
 
@@ -29,6 +32,9 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Forget(_) => "forget",
         Command::Audit(_) => "audit",
         Command::Events(_) => "events",
+        Command::Media(_) => "media",
+        Command::Remote(_) => "remote",
+        Command::Status(_) => "status",
     }
 }
 
@@ -81,5 +87,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Forget(c) => forget::run(ctx, &c),
         Command::Audit(c) => audit::run(ctx, &c),
         Command::Events(c) => events::run(ctx, &c),
+        Command::Media(c) => media::run(ctx, &c),
+        Command::Remote(c) => remote::run(ctx, &c),
+        Command::Status(c) => status::run(ctx, &c),
     }
 }

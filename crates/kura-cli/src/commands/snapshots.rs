@@ -9,7 +9,11 @@ use crate::exit::Outcome;
 
 pub fn run(ctx: &Ctx, _cmd: &SnapshotsCmd) -> Result<Outcome> {
     let repo = ctx.open(LockMode::Shared)?;
-    let snaps = repo.snapshots()?;
+    print(ctx, &repo.snapshots()?)
+}
+
+/// Print a snapshot list as a table or JSON.
+pub fn print(ctx: &Ctx, snaps: &[kura_engine::SnapshotInfo]) -> Result<Outcome> {
     if ctx.global.json {
         crate::output::json(&snaps)?;
         return Ok(Outcome::Ok);
@@ -18,7 +22,7 @@ pub fn run(ctx: &Ctx, _cmd: &SnapshotsCmd) -> Result<Outcome> {
         "{:<9} {:<25} {:<11} {:<12} {:<20} paths",
         "id", "time", "verdict", "host", "tags"
     );
-    for s in &snaps {
+    for s in snaps {
         let hold = if s.legal_hold { " (legal hold)" } else { "" };
         println!(
             "{:<9} {:<25} {:<11} {:<12} {:<20} {}{hold}",

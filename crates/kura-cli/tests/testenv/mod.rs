@@ -152,3 +152,54 @@ pub fn require_tool(name: &str) -> bool {
     }
     found
 }
+
+/// A small tmpfs mounted at `dir` (a disk that can fill up); unmounted on drop.
+pub struct SmallDisk {
+    pub dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mount a tmpfs of `mb` MiB, or return None (loudly) when mounting is not permitted.
+    pub fn mount(dir: PathBuf, mb: u32) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            if std::env::var("KURA_REQUIRE_TOOLS").as_deref() == Ok("1") {
+                panic!("cannot mount a tmpfs (needs root): the full-disk test cannot run");
+            }
+            eprintln!(
+                "!!!!! SKIPPED: cannot mount a tmpfs (needs root); the full-disk test did not run !!!!!"
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    /// Grow the disk in place (the operator freed space).
+    pub fn grow(&self, mb: u32) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={mb}m")])
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount failed");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// `n` MiB of incompressible deterministic bytes.
+pub fn noise(n_mib: usize, seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v = vec![0u8; n_mib << 20];
+    rng.fill(&mut v[..]);
+    v
+}

@@ -1,0 +1,182 @@
+//! End-to-end: offline disks (`kura media`), including a disk that fills up mid-export, and a
+//! repository disk that fills up mid-backup.
+mod testenv;
+
+use predicates::prelude::*;
+use testenv::{Env, SmallDisk, noise};
+
+#[test]
+fn export_copies_verifies_and_records_and_the_disk_restores() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 51, 20);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let disk = env.path("usb-monday");
+    std::fs::create_dir_all(&disk).unwrap();
+    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
+        .success();
+    let (out, code) = env.json(&["media", "export", "monday", "--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["copied"].as_array().unwrap().len(), 1);
+    assert_eq!(out["verified"], true);
+    // The disk is a complete repository on its own: restore from it with kura and check with restic.
+    let target = env.path("from-disk");
+    let disk_repo = disk.join("kura-repository");
+    env.kura()
+        .env("KURA_REPOSITORY", &disk_repo)
+        .args(["restore", "latest", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        testenv::tree_contents(&src),
+        testenv::tree_contents(&target.join(src.strip_prefix("/").unwrap()))
+    );
+    if testenv::require_tool("restic") {
+        let out = std::process::Command::new("restic")
+            .args([
+                "-r",
+                disk_repo.to_str().unwrap(),
+                "--no-cache",
+                "check",
+                "--read-data",
+            ])
+            .env("RESTIC_PASSWORD", testenv::PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A second export copies nothing new.
+    let (again, _) = env.json(&["media", "export", "monday", "--force"]);
+    assert_eq!(again["copied"].as_array().unwrap().len(), 0);
+    let (list, _) = env.json(&["media", "list"]);
+    assert_eq!(list[0]["label"], "monday");
+    assert_eq!(list[0]["overdue"], false);
+    assert_eq!(list[0]["snapshots"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn unjudged_snapshots_are_not_exported_without_force_and_wrong_disk_is_refused() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 52, 3);
+    env.run(&["backup", "--no-detect", src.to_str().unwrap()])
+        .success();
+    let a = env.path("disk-a");
+    let b = env.path("disk-b");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    env.run(&["media", "add", a.to_str().unwrap(), "--label", "a"])
+        .success();
+    env.run(&["media", "add", b.to_str().unwrap(), "--label", "b"])
+        .success();
+    env.run(&["media", "export", "a"])
+        .code(1)
+        .stderr(predicate::str::contains("no clean generation"));
+    let latest = env.json(&["snapshots"]).0[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.run(&["media", "export", "a", "--snapshot", &latest])
+        .code(1)
+        .stderr(predicate::str::contains("not clean"));
+    // Disk b mounted where disk a is expected: refused.
+    env.run(&[
+        "media",
+        "export",
+        "a",
+        "--path",
+        b.to_str().unwrap(),
+        "--force",
+    ])
+    .code(1)
+    .stderr(predicate::str::contains("b").and(predicate::str::contains("a")));
+}
+
+#[test]
+fn disk_full_mid_export_is_a_clear_error_and_the_next_export_resumes() {
+    let env = Env::new();
+    env.init();
+    env.write("src/scan1.bin", &noise(6, 1));
+    env.write("src/scan2.bin", &noise(6, 2));
+    env.run(&["backup", env.path("src").to_str().unwrap()])
+        .success();
+    let Some(disk) = SmallDisk::mount(env.path("usb"), 4) else {
+        return;
+    };
+    env.run(&["media", "add", disk.dir.to_str().unwrap(), "--label", "usb"])
+        .success();
+    let out = env
+        .kura()
+        .args(["media", "export", "usb", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("usb") && err.contains("resumes"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    // The disk's repository is still valid, only without the snapshot.
+    let disk_repo = disk.dir.join("kura-repository");
+    env.kura()
+        .env("KURA_REPOSITORY", &disk_repo)
+        .arg("check")
+        .assert_success();
+    disk.grow(64);
+    env.run(&["media", "export", "usb", "--force"]).success();
+    env.kura()
+        .env("KURA_REPOSITORY", &disk_repo)
+        .args(["check", "--read-data"])
+        .assert_success();
+}
+
+#[test]
+fn repository_disk_full_mid_backup_is_a_clear_error_and_nothing_is_lost() {
+    let env = Env::new();
+    let Some(disk) = SmallDisk::mount(env.path("repo"), 6) else {
+        return;
+    };
+    env.init();
+    env.write("src/a.txt", b"first");
+    env.run(&["backup", env.path("src").to_str().unwrap()])
+        .success();
+    env.write("src/big.bin", &noise(10, 3));
+    let out = env
+        .kura()
+        .args(["backup", env.path("src").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.to_lowercase().contains("space") || err.contains("os error 28"),
+        "{err}"
+    );
+    env.run(&["check"]).success();
+    assert_eq!(
+        env.json(&["snapshots"]).0.as_array().unwrap().len(),
+        1,
+        "the first snapshot is intact"
+    );
+    disk.grow(64);
+    env.run(&["backup", env.path("src").to_str().unwrap()])
+        .success();
+    env.run(&["check", "--read-data"]).success();
+}
+
+trait AssertSuccess {
+    fn assert_success(&mut self);
+}
+
+impl AssertSuccess for std::process::Command {
+    fn assert_success(&mut self) {
+        let out = self.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
