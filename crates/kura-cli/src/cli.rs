@@ -80,6 +80,25 @@ pub enum Command {
     /// The 3-2-1-1-0 state of all copies (exit 1 when red).
     #[command(after_help = EXIT_STATUS)]
     Status(StatusCmd),
+    /// Read-only continuity viewer of SS-MIX2 patient data in the last clean backup.
+    #[command(after_help = EXIT_STATUS)]
+    Serve(ServeCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    /// Snapshot to show (default: latest-clean; latest when no snapshot is judged clean).
+    pub snapshot: Option<String>,
+    /// Address to listen on. Anything but loopback requires viewer users in kura.toml.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Only index SS-MIX2 files under this path inside the snapshot.
+    #[arg(long)]
+    pub root: Option<String>,
+    /// Print an argon2 hash for a viewer user's password (read from KURA_VIEWER_PASSWORD or a
+    /// prompt) to put in kura.toml, and exit.
+    #[arg(long)]
+    pub hash_password: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,8 @@ pub struct FileConfig {
     /// Where kura keeps its own state (audit log, events): default $KURA_STATE_DIR, else
     /// $XDG_STATE_HOME/kura, else ~/.local/state/kura.
     pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub viewer: ViewerSection,
     /// Alert channels (syslog, smtp, webhook), one `[[channel]]` table each.
     #[serde(default, rename = "channel")]
     pub channels: Vec<kura_audit::ChannelConfig>,
@@ -39,6 +41,24 @@ pub struct BackupSection {
     /// Tags added to every snapshot.
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerSection {
+    /// Accounts for the continuity viewer; required when it listens beyond 127.0.0.1.
+    #[serde(default, rename = "user")]
+    pub users: Vec<ViewerUserConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerUserConfig {
+    pub name: String,
+    /// From `kura serve --hash-password`.
+    pub argon2_hash: String,
+    /// Optional TOTP secret (base32).
+    pub totp_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

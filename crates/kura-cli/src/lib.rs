@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod context;
+mod detection;
 mod exit;
 mod output;
 mod progress;

@@ -481,27 +481,29 @@ impl Repo {
         );
         let keep = policy.to_rustic();
         let mut decisions = Vec::new();
+        let mut policy_keeps_any = false;
         for group in grouped.groups {
             for fs in keep
                 .apply(group.items, &now)
                 .ctx("applying the retention policy")?
             {
+                policy_keeps_any |= fs.keep;
                 let mut d = ForgetDecision {
                     snapshot: info_of(&fs.snapshot),
                     keep: fs.keep,
                     reasons: fs.reasons,
                 };
                 if let Some(why) = protection(&fs.snapshot, newest_clean) {
-                    if !d.keep {
-                        d.keep = true;
-                    }
+                    d.keep = true;
                     d.reasons.push(why.into());
                 }
                 decisions.push(d);
             }
         }
         decisions.sort_by_key(|d| d.snapshot.unix_time);
-        if !decisions.is_empty() && decisions.iter().all(|d| !d.keep) {
+        // A policy that by itself keeps nothing is a mistake (e.g. --keep-last 0), even though
+        // the protections below would still keep some snapshots.
+        if !decisions.is_empty() && !policy_keeps_any {
             return Err(Error::Invalid(
                 "the retention policy would remove every snapshot; nothing was removed".into(),
             ));

@@ -1,13 +1,14 @@
-//! `kura backup`
+//! `kura backup`: back up, judge the snapshot clean or suspicious, record and alert.
 
 use std::sync::Arc;
 
 use anyhow::Result;
-use kura_engine::{BackupRequest, LockMode, NoObserver};
+use kura_engine::{BackupRequest, FileObserver, LockMode, NoObserver, Verdict};
 use serde_json::json;
 
 use crate::cli::BackupCmd;
 use crate::context::Ctx;
+use crate::detection::{self, Observer, ProfileCollector};
 use crate::exit::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
@@ -20,23 +21,50 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     excludes.extend(cmd.excludes.iter().cloned());
     let mut tags = ctx.config.backup.tags.clone();
     tags.extend(cmd.tags.iter().cloned());
+    let detect = !cmd.no_detect;
     let req = BackupRequest {
         paths,
         tags,
         excludes,
         host: cmd.host.clone(),
-        initial_verdict: None,
+        // Saved as `pending` first: a kill before the verdict leaves a snapshot that is never
+        // mistaken for a clean one.
+        initial_verdict: detect.then_some(Verdict::Pending),
         force_full: cmd.force,
         document: Some(
             json!({ "audit_checkpoint": ctx.audit_log().and_then(|l| Ok(l.head()?)).ok() }),
         ),
     };
     let mut repo = ctx.open(LockMode::Shared)?;
-    let report = repo.backup(&req, Arc::new(NoObserver))?;
-    let snap = &report.snapshot;
+    let history = repo.snapshots()?;
+    let collector = Arc::new(ProfileCollector::default());
+    let observer: Arc<dyn FileObserver> = if detect {
+        Arc::new(Observer(Arc::clone(&collector)))
+    } else {
+        Arc::new(NoObserver)
+    };
+    let report = repo.backup(&req, observer)?;
+    let mut snap = report.snapshot.clone();
     ctx.note("snapshot", &snap.id);
     ctx.note("unreadable", report.unreadable.len());
+
+    let mut judgement = None;
+    if detect {
+        let (j, counts) = detection::judge_backup(&mut repo, &snap, collector.take(), &history)?;
+        snap = repo.set_verdict(
+            &snap.id,
+            detection::engine_verdict(j.verdict),
+            detection::verdict_document(&j, &counts),
+        )?;
+        ctx.note("snapshot", &snap.id);
+        ctx.note("verdict", snap.verdict);
+        judgement = Some(j);
+    }
     let counts = snap.counts.clone().unwrap_or_default();
+    let findings = judgement
+        .as_ref()
+        .map(|j| j.findings.clone())
+        .unwrap_or_default();
     if ctx.global.json {
         crate::output::json(&json!({
             "snapshot_id": snap.id,
@@ -44,7 +72,8 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             "parent": snap.parent,
             "time": snap.time,
             "verdict": snap.verdict,
-            "findings": [],
+            "reasons": judgement.as_ref().map(|j| j.reasons.clone()).unwrap_or_default(),
+            "findings": findings,
             "unreadable": report.unreadable,
             "files_new": counts.files_new,
             "files_changed": counts.files_changed,
@@ -63,8 +92,9 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             );
         }
         ctx.say(format!(
-            "snapshot {} saved: {} new, {} changed, {} unmodified files; {} processed, {} added ({} stored) in {:.1}s",
+            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} processed, {} added ({} stored) in {:.1}s",
             snap.short_id,
+            snap.verdict,
             counts.files_new,
             counts.files_changed,
             counts.files_unmodified,
@@ -73,6 +103,37 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             crate::output::bytes(counts.data_added_packed),
             report.duration_secs
         ));
+    }
+    if let Some(j) = judgement
+        .as_ref()
+        .filter(|j| j.verdict == kura_detect::Verdict::Suspicious)
+    {
+        let top: Vec<String> = j
+            .findings
+            .iter()
+            .take(5)
+            .map(|f| format!("{} ({:?}: {})", f.path, f.engine, f.reason).to_lowercase())
+            .collect();
+        let message = format!(
+            "snapshot {} looks attacked: {}; {} files flagged. It is quarantined; recover from latest-clean and see docs/suspicious-snapshot.md",
+            snap.short_id,
+            j.reasons.join("; "),
+            j.flagged_files
+        );
+        eprintln!("kura: ALERT: {message}");
+        for t in &top {
+            eprintln!("kura:   {t}");
+        }
+        ctx.raise(
+            "suspicious_verdict",
+            kura_audit::Severity::Critical,
+            &message,
+            json!({ "snapshot": snap.id, "reasons": j.reasons, "top_findings": top }),
+        );
+        if let Some(cmd) = &ctx.config.detect.alert_command {
+            detection::run_alert_command(cmd, &snap, j);
+        }
+        return Ok(Outcome::Suspicious);
     }
     if !report.unreadable.is_empty() {
         eprintln!(

@@ -10,6 +10,7 @@ mod media;
 mod read;
 mod remote;
 mod restore;
+mod serve;
 pub mod snapshots;
 mod status;
 
@@ -35,6 +36,7 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Media(_) => "media",
         Command::Remote(_) => "remote",
         Command::Status(_) => "status",
+        Command::Serve(_) => "serve",
     }
 }
 
@@ -90,5 +92,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Media(c) => media::run(ctx, &c),
         Command::Remote(c) => remote::run(ctx, &c),
         Command::Status(c) => status::run(ctx, &c),
+        Command::Serve(c) => serve::run(ctx, &c),
     }
 }
