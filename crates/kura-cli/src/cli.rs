@@ -80,9 +80,71 @@ pub enum Command {
     /// The 3-2-1-1-0 state of all copies (exit 1 when red).
     #[command(after_help = EXIT_STATUS)]
     Status(StatusCmd),
+    /// Override a snapshot's verdict (recorded in the audit log with your reason).
+    #[command(after_help = EXIT_STATUS)]
+    Verdict(VerdictCmd),
+    /// Run the detection engines on the live files against a snapshot; writes nothing.
+    #[command(after_help = EXIT_STATUS)]
+    Scan(ScanCmd),
+    /// Decoy files that no legitimate program touches: plant them, or check them now.
+    #[command(after_help = EXIT_STATUS, subcommand)]
+    Canary(CanaryCmd),
+    /// Put a snapshot under legal hold (never removed), or release it.
+    #[command(after_help = EXIT_STATUS)]
+    Hold(HoldCmd),
     /// Read-only continuity viewer of SS-MIX2 patient data in the last clean backup.
     #[command(after_help = EXIT_STATUS)]
     Serve(ServeCmd),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerdictArg {
+    Clean,
+    Suspicious,
+}
+
+#[derive(Debug, Args)]
+pub struct VerdictCmd {
+    #[arg(help = SNAP_HELP)]
+    pub snapshot: String,
+    /// The verdict to record.
+    #[arg(long = "set", value_enum)]
+    pub set: VerdictArg,
+    /// Why (kept in the snapshot and the audit log).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanCmd {
+    /// Paths to scan (default: `sources` from kura.toml).
+    pub paths: Vec<PathBuf>,
+    /// Compare against this snapshot (default: latest-clean, else latest).
+    #[arg(long)]
+    pub against: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCmd {
+    /// Plant decoy files in a directory (they look like ordinary documents).
+    Plant { dir: PathBuf },
+    /// Check the canaries under the given paths against the last backup (exit 4 if touched).
+    Check {
+        /// Paths to check (default: `sources` from kura.toml).
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HoldCmd {
+    #[arg(help = SNAP_HELP)]
+    pub snapshot: String,
+    /// Release the hold instead.
+    #[arg(long)]
+    pub release: bool,
+    /// Why (e.g. the case or request number).
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -300,6 +362,9 @@ pub struct DiffCmd {
     pub older: String,
     #[arg(help = SNAP_HELP)]
     pub newer: String,
+    /// Skip running the detection engines on changed files.
+    #[arg(long)]
+    pub no_findings: bool,
 }
 
 #[derive(Debug, Args)]

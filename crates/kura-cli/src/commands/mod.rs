@@ -10,7 +10,9 @@ mod media;
 mod read;
 mod remote;
 mod restore;
+mod scan;
 mod serve;
+mod verdict;
 pub mod snapshots;
 mod status;
 
@@ -37,6 +39,10 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Remote(_) => "remote",
         Command::Status(_) => "status",
         Command::Serve(_) => "serve",
+        Command::Verdict(_) => "verdict.override",
+        Command::Scan(_) => "scan",
+        Command::Canary(_) => "canary",
+        Command::Hold(_) => "legal_hold",
     }
 }
 
@@ -93,5 +99,9 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Remote(c) => remote::run(ctx, &c),
         Command::Status(c) => status::run(ctx, &c),
         Command::Serve(c) => serve::run(ctx, &c),
+        Command::Verdict(c) => verdict::run(ctx, &c),
+        Command::Hold(c) => verdict::hold(ctx, &c),
+        Command::Scan(c) => scan::run(ctx, &c),
+        Command::Canary(c) => scan::canary(ctx, &c),
     }
 }

@@ -1,5 +1,7 @@
 //! `kura ls` and `kura diff`
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use kura_engine::{ChangeKind, LockMode};
 
@@ -27,17 +29,52 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Run the per-file engines on every added or modified file (for incident analysis).
+fn findings(
+    repo: &mut kura_engine::Repo,
+    cmd: &DiffCmd,
+    changes: &[kura_engine::Change],
+) -> Result<HashMap<String, Vec<kura_detect::Finding>>> {
+    const LIMIT: u64 = 64 << 20;
+    let mut prev: HashMap<String, kura_detect::FileProfile> = HashMap::new();
+    {
+        let old = repo.reader(&cmd.older)?;
+        for c in changes.iter().filter(|c| c.change == ChangeKind::Modified) {
+            if let Ok(b) = old.read(&c.path, LIMIT) {
+                prev.insert(c.path.clone(), kura_detect::FileProfile::of(&b));
+            }
+        }
+    }
+    let new = repo.reader(&cmd.newer)?;
+    let mut out = HashMap::new();
+    for c in changes.iter().filter(|c| matches!(c.change, ChangeKind::Modified | ChangeKind::Added)) {
+        if c.after.as_ref().is_none_or(|e| e.kind != "file") {
+            continue;
+        }
+        let cur = kura_detect::FileProfile::of(&new.read(&c.path, LIMIT)?);
+        let f = kura_detect::judge_file(&c.path, prev.get(&c.path), &cur);
+        if !f.is_empty() {
+            out.insert(c.path.clone(), f);
+        }
+    }
+    Ok(out)
+}
+
 pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
-    let changes: Vec<_> = repo
-        .diff(&cmd.older, &cmd.newer)?
-        .into_iter()
-        .filter(|c| c.change != ChangeKind::Unchanged)
-        .collect();
+    let changes: Vec<_> =
+        repo.diff(&cmd.older, &cmd.newer)?.into_iter().filter(|c| c.change != ChangeKind::Unchanged).collect();
+    let found = if cmd.no_findings { HashMap::new() } else { findings(&mut repo, cmd, &changes)? };
     if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "older": cmd.older, "newer": cmd.newer, "changes": changes }),
-        )?;
+        let changes: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["findings"] = serde_json::to_value(found.get(&c.path).cloned().unwrap_or_default()).unwrap_or_default();
+                v
+            })
+            .collect();
+        crate::output::json(&serde_json::json!({ "older": cmd.older, "newer": cmd.newer, "changes": changes }))?;
     } else {
         for c in &changes {
             let mark = match c.change {
@@ -47,6 +84,9 @@ pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
                 ChangeKind::Unchanged => " ",
             };
             println!("{mark}    {}", c.path);
+            for f in found.get(&c.path).into_iter().flatten() {
+                println!("       ! {:?} {:.2}: {}", f.engine, f.score, f.reason);
+            }
         }
         let count = |k: ChangeKind| changes.iter().filter(|c| c.change == k).count();
         ctx.say(format!(

@@ -1,0 +1,157 @@
+//! `kura scan` and `kura canary`: the detection engines on live files, writing nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use kura_detect::{FileProfile, Finding, Judgement, TreeChanges};
+use kura_engine::{LockMode, TreeEntry, Verdict};
+
+use crate::cli::{CanaryCmd, ScanCmd};
+use crate::context::Ctx;
+use crate::detection::{self, tree_path};
+use crate::exit::Outcome;
+
+const PREV_READ_LIMIT: u64 = 64 << 20;
+
+fn mtime_of(meta: &std::fs::Metadata) -> Option<String> {
+    let t = jiff::Timestamp::try_from(meta.modified().ok()?).ok()?;
+    Some(t.to_string())
+}
+
+/// Compare the live files under `paths` with snapshot `against`.
+fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgement, String)> {
+    let paths = if paths.is_empty() { ctx.config.backup.sources.clone() } else { paths.to_vec() };
+    if paths.is_empty() {
+        bail!("nothing to scan: give paths, or `sources` in kura.toml");
+    }
+    let mut repo = ctx.open(LockMode::Shared)?;
+    let history = repo.snapshots()?;
+    let spec = match against {
+        Some(s) => s.to_string(),
+        None if history.iter().any(|s| s.verdict == Verdict::Clean) => "latest-clean".into(),
+        None => "latest".into(),
+    };
+    let reader = repo.reader(&spec)?;
+    let base = reader.snapshot();
+    let mut known: HashMap<String, TreeEntry> = HashMap::new();
+    reader.walk("", |e| {
+        if e.kind == "file" {
+            known.insert(e.path.clone(), e);
+        }
+        Ok(())
+    })?;
+    let mut changes = TreeChanges::default();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut roots = Vec::new();
+    for root in &paths {
+        let root = std::path::absolute(root).with_context(|| format!("cannot resolve {}", root.display()))?;
+        if !root.exists() {
+            bail!("scan path {} does not exist", root.display());
+        }
+        roots.push(tree_path(&root));
+        for entry in walkdir::WalkDir::new(&root).follow_links(false) {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("kura: could not read {e}");
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let tp = tree_path(entry.path());
+            let meta = entry.metadata().ok();
+            let prev = known.remove(&tp);
+            if let (Some(p), Some(m)) = (&prev, &meta)
+                && p.size == m.len()
+                && p.mtime.is_some()
+                && p.mtime == mtime_of(m)
+            {
+                changes.unchanged += 1;
+                continue;
+            }
+            let bytes = match std::fs::read(entry.path()) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("kura: could not read {}: {e}", entry.path().display());
+                    continue;
+                }
+            };
+            let cur = FileProfile::of(&bytes);
+            match prev {
+                Some(p) => {
+                    changes.modified.push(tp.clone());
+                    let old = reader.read(&p.path, PREV_READ_LIMIT).ok().map(|b| FileProfile::of(&b));
+                    findings.extend(kura_detect::judge_file(&tp, old.as_ref(), &cur));
+                }
+                None => {
+                    changes.added.push((tp.clone(), bytes.len() as u64));
+                    findings.extend(kura_detect::judge_file(&tp, None, &cur));
+                }
+            }
+        }
+    }
+    // Files in the snapshot under the scanned roots that are gone now.
+    for (path, e) in known {
+        if roots.iter().any(|r| path.starts_with(r.as_str())) {
+            changes.deleted.push((path, e.size));
+        }
+    }
+    let judgement = kura_detect::judge_snapshot(findings, &changes, &detection::baseline(&history));
+    Ok((judgement, base.short_id))
+}
+
+fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<Outcome> {
+    let findings: Vec<&Finding> =
+        j.findings.iter().filter(|f| !only_canaries || f.engine == kura_detect::Engine::Canary).collect();
+    let suspicious = if only_canaries { !findings.is_empty() } else { j.verdict == kura_detect::Verdict::Suspicious };
+    ctx.note("against", base);
+    ctx.note("suspicious", suspicious);
+    ctx.note("findings", findings.len());
+    if ctx.global.json {
+        crate::output::json(&serde_json::json!({
+            "against": base,
+            "verdict": if suspicious { "suspicious" } else { "clean" },
+            "reasons": j.reasons,
+            "findings": findings,
+        }))?;
+    } else {
+        for f in &findings {
+            println!("{:<10} {:.2}  {}  {}", format!("{:?}", f.engine).to_lowercase(), f.score, f.path, f.reason);
+        }
+        let word = if suspicious { "SUSPICIOUS" } else { "clean" };
+        ctx.say(format!("compared with snapshot {base}: {word} ({} findings) {}", findings.len(), j.reasons.join("; ")));
+    }
+    Ok(if suspicious { Outcome::Suspicious } else { Outcome::Ok })
+}
+
+pub fn run(ctx: &Ctx, cmd: &ScanCmd) -> Result<Outcome> {
+    let (j, base) = scan(ctx, &cmd.paths, cmd.against.as_deref())?;
+    report(ctx, &j, &base, false)
+}
+
+pub fn canary(ctx: &Ctx, cmd: &CanaryCmd) -> Result<Outcome> {
+    match cmd {
+        CanaryCmd::Plant { dir } => {
+            let seed = jiff::Timestamp::now().as_nanosecond() as u64;
+            let planted = kura_detect::canary::plant(dir, seed)?;
+            ctx.note("dir", dir);
+            ctx.note("planted", &planted);
+            if ctx.global.json {
+                crate::output::json(&planted)?;
+            } else {
+                for p in &planted {
+                    println!("{}", p.display());
+                }
+                ctx.say("canaries planted: back them up as usual; never open or move them");
+            }
+            Ok(Outcome::Ok)
+        }
+        CanaryCmd::Check { paths } => {
+            let (j, base) = scan(ctx, paths, None)?;
+            report(ctx, &j, &base, true)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! End-to-end: detection at backup time with real attacks (AES, in a temp dir) and benign
+//! hospital workloads; verdicts, exit 4, latest-clean, quarantine, overrides, scan and canaries.
+mod testenv;
+
+use std::path::Path;
+
+use kura_testkit::{attack, tree};
+use predicates::prelude::*;
+use testenv::{Env, listing, tree_contents};
+
+const FILES: usize = 300;
+
+/// A repository with one clean backup of a generated hospital tree.
+fn clean_start(seed: u64) -> (Env, std::path::PathBuf, String) {
+    let env = Env::new();
+    env.init();
+    let src = env.path("srv");
+    tree::hospital_tree(&src, FILES, seed).unwrap();
+    let (doc, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "first backup must be clean: {doc}");
+    assert_eq!(doc["verdict"], "clean", "{doc}");
+    (env, src, doc["snapshot_id"].as_str().unwrap().to_string())
+}
+
+fn backup(env: &Env, src: &Path) -> (serde_json::Value, i32) {
+    env.json(&["backup", src.to_str().unwrap()])
+}
+
+macro_rules! attack_is_caught {
+    ($name:ident, $run:expr) => {
+        #[test]
+        fn $name() {
+            let (env, src, clean_id) = clean_start(7);
+            let touched: Vec<std::path::PathBuf> = $run(&src).unwrap();
+            assert!(!touched.is_empty());
+            let (doc, code) = backup(&env, &src);
+            assert_eq!(code, 4, "attack not caught: {doc}");
+            assert_eq!(doc["verdict"], "suspicious");
+            assert!(!doc["findings"].as_array().unwrap().is_empty());
+            // Recovery starts from the last clean generation.
+            let (snaps, _) = env.json(&["snapshots"]);
+            let latest_clean = env.json(&["ls", "latest-clean"]).0["snapshot"]["id"].clone();
+            assert_eq!(latest_clean.as_str().unwrap(), clean_id, "{snaps}");
+        }
+    };
+}
+
+// ≥1% of files or ≥20 files touched, as the product requires.
+attack_is_caught!(whole_file_encryption_with_rename_and_notes, |d: &Path| attack::encrypt_whole_with_rename_and_notes(d, 1, 0.07));
+attack_is_caught!(first_4k_encryption_with_random_extensions, |d: &Path| attack::encrypt_head_4k_random_ext(d, 2, 0.07));
+attack_is_caught!(intermittent_stripes, |d: &Path| attack::intermittent(d, 3, 0.07));
+attack_is_caught!(header_preserving_encryption, |d: &Path| attack::header_preserving(d, 4, 0.07));
+attack_is_caught!(encrypt_to_new_file_and_delete_original, |d: &Path| attack::encrypt_to_new_and_delete(d, 5, 0.07));
+attack_is_caught!(base64_encoded_ciphertext, |d: &Path| attack::base64_ciphertext(d, 6, 0.07));
+attack_is_caught!(wiping_with_zeros, |d: &Path| attack::wipe_zeros(d, 7, 0.07));
+attack_is_caught!(slow_encryption_of_three_files, |d: &Path| attack::slow(d, 8, 3));
+
+macro_rules! workload_stays_clean {
+    ($name:ident, $run:path) => {
+        #[test]
+        fn $name() {
+            let (env, src, _) = clean_start(11);
+            $run(&src, 12).unwrap();
+            let (doc, code) = backup(&env, &src);
+            assert_eq!(code, 0, "false alarm: {doc}");
+            assert_eq!(doc["verdict"], "clean");
+        }
+    };
+}
+
+workload_stays_clean!(clinic_day_is_clean, tree::clinic_day);
+workload_stays_clean!(pacs_ingest_is_clean, tree::pacs_ingest);
+workload_stays_clean!(monthly_archive_is_clean, tree::monthly_archive);
+workload_stays_clean!(new_scans_are_clean, tree::new_scans);
+workload_stays_clean!(folder_reorganisation_is_clean, tree::reorganise);
+workload_stays_clean!(database_dump_rewrite_is_clean, tree::db_dump_rewrite);
+
+#[test]
+fn suspicious_snapshot_is_quarantined_alerted_and_recovery_uses_latest_clean() {
+    let (env, src, clean_id) = clean_start(21);
+    let original = tree_contents(&src);
+    let flag = env.path("alert-ran");
+    let cfg = format!(
+        "[detect]\nalert_command = [\"sh\", \"-c\", \"echo $KURA_VERDICT $KURA_SNAPSHOT > {}\"]\n",
+        flag.display()
+    );
+    env.write("kura.toml", cfg.as_bytes());
+    attack::encrypt_whole_with_rename_and_notes(&src, 3, 0.1).unwrap();
+    let (bad, code) = backup(&env, &src);
+    assert_eq!(code, 4);
+    let bad_id = bad["snapshot_id"].as_str().unwrap().to_string();
+    let alert = std::fs::read_to_string(&flag).expect("alert command ran");
+    assert!(alert.starts_with("suspicious ") && alert.contains(&bad_id), "{alert}");
+    let (events, _) = env.json(&["events"]);
+    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "suspicious_verdict"), "{events}");
+    // forget with the tightest policy keeps both the quarantined and the newest clean snapshot.
+    let (plan, code) = env.json(&["forget", "--keep-last", "1"]);
+    assert_eq!(code, 0, "{plan}");
+    assert!(plan["removed"].as_array().unwrap().is_empty(), "{plan}");
+    let reasons: Vec<String> = plan["decisions"].as_array().unwrap().iter().map(|d| d["reasons"].to_string()).collect();
+    assert!(reasons.iter().any(|r| r.contains("newest clean")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("quarantined")), "{reasons:?}");
+    // Restore the last clean generation: byte-identical to the data before the attack.
+    let target = env.path("recovered");
+    env.run(&["restore", "latest-clean", "--target", target.to_str().unwrap()]).success();
+    assert_eq!(original, tree_contents(&target.join(src.strip_prefix("/").unwrap())));
+    let _ = clean_id;
+    // The incident view: diff names the engines' findings on the changed files.
+    let (diff, _) = env.json(&["diff", "latest-clean", &bad_id[..12]]);
+    let flagged = diff["changes"].as_array().unwrap().iter().filter(|c| !c["findings"].as_array().unwrap().is_empty()).count();
+    assert!(flagged >= 10, "diff shows findings on attacked files: {flagged}");
+}
+
+#[test]
+fn verdict_override_is_recorded_and_changes_latest_clean() {
+    let (env, src, _) = clean_start(31);
+    attack::wipe_zeros(&src, 1, 0.1).unwrap();
+    let (bad, code) = backup(&env, &src);
+    assert_eq!(code, 4);
+    let short = &bad["snapshot_id"].as_str().unwrap()[..8];
+    env.run(&["verdict", short, "--set", "clean", "--reason", ""]).code(1).stderr(predicate::str::contains("reason"));
+    let (after, code) = env.json(&["verdict", short, "--set", "clean", "--reason", "planned wipe of a test share, ticket 42"]);
+    assert_eq!(code, 0, "{after}");
+    assert_eq!(after["verdict"], "clean");
+    assert_eq!(after["document"]["override"]["previous"], "suspicious");
+    let latest_clean = env.json(&["ls", "latest-clean"]).0["snapshot"]["id"].clone();
+    assert_eq!(latest_clean, after["id"]);
+    let (log, _) = env.json(&["audit", "log", "--action", "verdict.override"]);
+    let rec = &log.as_array().unwrap().last().unwrap()["details"];
+    assert_eq!(rec["reason"], "planned wipe of a test share, ticket 42");
+    assert_eq!(rec["from"], "suspicious");
+}
+
+#[test]
+fn scan_finds_an_attack_in_progress_and_writes_nothing_to_the_repository() {
+    let (env, src, _) = clean_start(41);
+    env.run(&["scan", src.to_str().unwrap()]).success().stdout(predicate::str::contains("clean"));
+    attack::intermittent(&src, 9, 0.1).unwrap();
+    let before = listing(&env.repo());
+    let (doc, code) = env.json(&["scan", src.to_str().unwrap()]);
+    assert_eq!(code, 4, "{doc}");
+    assert_eq!(doc["verdict"], "suspicious");
+    assert_eq!(before, listing(&env.repo()), "scan must not write to the repository");
+}
+
+#[test]
+fn touched_canary_is_caught_by_check_and_by_the_next_backup() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("srv");
+    tree::hospital_tree(&src, 60, 5).unwrap();
+    let (planted, code) = env.json(&["canary", "plant", src.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let canary = planted[0].as_str().unwrap().to_string();
+    assert_eq!(backup(&env, &src).1, 0);
+    env.run(&["canary", "check", src.to_str().unwrap()]).success();
+    let mut bytes = std::fs::read(&canary).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&canary, bytes).unwrap();
+    env.run(&["canary", "check", src.to_str().unwrap()]).code(4);
+    let (doc, code) = backup(&env, &src);
+    assert_eq!(code, 4, "{doc}");
+}
+
+#[test]
+fn no_detect_records_no_verdict_and_legal_hold_protects_from_forget() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 1, 5);
+    let (a, _) = env.json(&["backup", "--no-detect", src.to_str().unwrap()]);
+    assert_eq!(a["verdict"], "unknown");
+    env.write("src/x.txt", b"x");
+    env.json(&["backup", src.to_str().unwrap()]);
+    let short = &a["snapshot_id"].as_str().unwrap()[..8];
+    env.run(&["hold", short, "--reason", "court order 7"]).success();
+    let (plan, _) = env.json(&["forget", "--keep-last", "1"]);
+    assert!(plan["removed"].as_array().unwrap().is_empty(), "held snapshot must stay: {plan}");
+    let (snaps, _) = env.json(&["snapshots"]);
+    assert!(snaps.as_array().unwrap().iter().any(|s| s["legal_hold"] == true));
+}

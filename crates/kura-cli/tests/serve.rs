@@ -1,0 +1,342 @@
+//! End-to-end: `kura serve` indexes SS-MIX2 straight out of a snapshot and serves the viewer;
+//! headless Chromium reads it, hostile requests are refused, views are audited, and listening
+//! beyond loopback without login is refused.
+mod testenv;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kura_testkit::ssmix::{PatientTruth, write_tree};
+use testenv::Env;
+
+/// Indexing a snapshot on a busy two-core CI machine: generous, but bounded.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running `kura serve`; killed (and reaped) on drop, also when the test panics.
+struct Server {
+    child: Child,
+    /// The first stdout line, as printed.
+    line: String,
+    stderr: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Spawns `kura [--json] serve --listen 127.0.0.1:0` and waits for its ready line.
+    fn start(env: &Env, json: bool, name: &str) -> Server {
+        let stderr = env.path(&format!("{name}.stderr"));
+        let mut cmd = env.kura();
+        if json {
+            cmd.arg("--json");
+        }
+        let child = cmd
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn kura serve");
+        let mut server = Server {
+            child,
+            line: String::new(),
+            stderr,
+        };
+        let stdout = server.child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so a later write can never fail on a closed pipe.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        });
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) if !line.is_empty() => server.line = line.trim_end().to_string(),
+            Ok(_) => panic!(
+                "kura serve exited before it was ready: {:?}\nstderr: {}",
+                server.child.try_wait(),
+                server.stderr_text()
+            ),
+            Err(_) => panic!(
+                "kura serve printed nothing within {START_TIMEOUT:?}\nstderr: {}",
+                server.stderr_text()
+            ),
+        }
+        server
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// `host:port` out of `http://host:port/`.
+fn host_port(url: &str) -> &str {
+    url.strip_prefix("http://")
+        .and_then(|r| r.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not an http://host:port/ URL: {url}"))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, byte by byte.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One raw HTTP/1.1 GET (the target is sent verbatim); returns (status, body).
+fn get(addr: &str, target: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("reading the answer to {target:.80}: {e}"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status line for {target:.80}: {text:.200}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// Runs Chromium headless with a fresh profile, bounded by coreutils `timeout`.
+fn chromium(profile: &Path, args: &[&str]) -> Output {
+    let out = Command::new("timeout")
+        .args(["--kill-after=10", "90", "chromium"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--lang=ja",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("cannot run timeout/chromium");
+    assert!(
+        out.status.success(),
+        "chromium {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn dump_dom(profile: &Path, url: &str) -> String {
+    String::from_utf8_lossy(&chromium(profile, &["--dump-dom", url]).stdout).into_owned()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("mkdir test-artifacts");
+    dir
+}
+
+/// The patient whose page says the most: allergies, prescriptions and hidden (superseded or
+/// deleted) drugs all present, so no assertion below is vacuous.
+fn telling_patient(patients: &[PatientTruth]) -> &PatientTruth {
+    patients
+        .iter()
+        .filter(|p| !p.allergies.is_empty() && !p.prescriptions.is_empty() && !p.hidden.is_empty())
+        .max_by_key(|p| (p.allergies.len(), p.prescriptions.len(), p.hidden.len()))
+        .expect("the generator made no patient with allergies, prescriptions and hidden drugs")
+}
+
+#[test]
+fn serve_shows_snapshot_in_chromium_refuses_hostile_requests_and_audits_views() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("ssmix2");
+    let truth = write_tree(&src, 2026, 12).expect("write SS-MIX2 tree");
+    let (backup, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{backup}");
+    assert_eq!(backup["verdict"], "clean", "{backup}");
+    let snap_id = backup["snapshot_id"].as_str().expect("snapshot_id");
+    let short: String = snap_id.chars().take(8).collect();
+
+    let server = Server::start(&env, true, "serve");
+    let ready: serde_json::Value = serde_json::from_str(&server.line)
+        .unwrap_or_else(|e| panic!("ready line is not JSON ({e}): {}", server.line));
+    let url = ready["listening"].as_str().expect("listening").to_string();
+    let addr = host_port(&url).to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{url}");
+    assert_ne!(addr, "127.0.0.1:0", "the real port must be printed");
+    let summary = ready["summary"].as_str().expect("summary");
+    assert!(
+        summary.contains(&short) && summary.contains("12 patients"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with(&format!("{} skipped", truth.malformed.len())),
+        "the malformed file must be counted as skipped: {summary}"
+    );
+
+    // The plain (non-JSON) ready line, from a second server on the same snapshot.
+    {
+        let plain = Server::start(&env, false, "serve-plain");
+        assert!(
+            plain.line.starts_with("kura viewer: http://127.0.0.1:")
+                && plain.line.contains(&format!("(snapshot {short} ")),
+            "{}",
+            plain.line
+        );
+    }
+
+    let t = telling_patient(&truth.patients);
+    if testenv::require_tool("chromium") {
+        let profile = env.path("chromium-profile");
+        let search = format!("{url}?q={}", pct(&t.name_hiragana));
+        let dom = dump_dom(&profile, &search);
+        assert!(
+            dom.contains(&t.id) && dom.contains(&t.name_kanji),
+            "searching {} ({}) does not list {}: {dom}",
+            t.name_hiragana,
+            search,
+            t.id
+        );
+
+        let patient = format!("{url}patient/{}", t.id);
+        let dom = dump_dom(&profile, &patient);
+        assert!(dom.contains(&t.name_kanji), "patient DOM: {dom}");
+        for x in t.allergies.iter().chain(&t.prescriptions) {
+            assert!(dom.contains(x.as_str()), "patient page lacks {x}: {dom}");
+        }
+        for x in &t.hidden {
+            assert!(
+                !dom.contains(x.as_str()),
+                "patient page shows {x}, which exists only in a superseded or deleted file"
+            );
+        }
+        assert!(dom.contains(&short), "banner lacks snapshot {short}: {dom}");
+
+        let png = artifacts().join("kura-serve-patient.png");
+        let _ = std::fs::remove_file(&png);
+        chromium(
+            &profile,
+            &[
+                &format!("--screenshot={}", png.display()),
+                "--window-size=1200,1600",
+                &patient,
+            ],
+        );
+        let bytes = std::fs::read(&png).expect("screenshot written");
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        assert!(
+            bytes.len() > 20_000,
+            "screenshot suspiciously small: {} bytes",
+            bytes.len()
+        );
+    } else {
+        // Still view the patient, so the audit check below runs without Chromium.
+        let (status, body) = get(&addr, &format!("/patient/{}", t.id));
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Hostile requests get 4xx, leak nothing, and the server keeps answering.
+    let long_query = format!("/?q={}", "a".repeat(3 * 1024));
+    for target in [
+        "/../../etc/passwd",
+        "/patient/..%2f..%2fetc",
+        long_query.as_str(),
+        "/?q=%ff",
+    ] {
+        let (status, body) = get(&addr, target);
+        assert!(
+            (400..500).contains(&status),
+            "{target:.80} answered {status}: {body:.300}"
+        );
+        assert!(!body.contains("root:"), "{target:.80} leaked a file");
+        let (status, _) = get(&addr, "/");
+        assert_eq!(
+            status, 200,
+            "the server stopped answering after {target:.80}"
+        );
+    }
+    let (status, body) = get(&addr, &format!("/?q={}", pct(&t.name_hiragana)));
+    assert_eq!(status, 200);
+    assert!(body.contains(&t.id), "raw HTTP search lacks {}", t.id);
+
+    let (log, code) = env.json(&["audit", "log", "--action", "viewer.patient_view"]);
+    assert_eq!(code, 0, "{log}");
+    let records = log.as_array().expect("audit log is a JSON array");
+    assert!(
+        records.iter().all(|r| r["action"] == "viewer.patient_view"),
+        "the --action filter let other records through: {log}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["target"] == t.id.as_str() && r["outcome"] == "ok"),
+        "no viewer.patient_view record for {}: {log}",
+        t.id
+    );
+    drop(server);
+}
+
+#[test]
+fn serve_beyond_loopback_without_login_fails_fast() {
+    let env = Env::new();
+    env.init();
+    let mut child = env
+        .kura()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kura serve");
+    // Bounded: a server that started anyway would never exit by itself.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kura serve --listen 0.0.0.0:0 without viewer users did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stdout.is_empty(), "no server may start: {stdout}");
+    let err = stderr.trim_end();
+    assert_eq!(err.lines().count(), 1, "one line expected: {stderr}");
+    assert!(
+        err.contains("login") && err.contains("127.0.0.1"),
+        "{stderr}"
+    );
+}
