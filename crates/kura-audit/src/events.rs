@@ -15,7 +15,7 @@ use crate::channels::{
     ChannelConfig, ChannelDelivery, DeliveryOptions, DeliveryReport, deliver_with,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::log::AuditLog;
+use crate::log::{AuditLog, open_lock_file};
 use crate::{Error, Result};
 
 const JOURNAL: &str = "events.jsonl";
@@ -129,13 +129,7 @@ impl EventStore {
     pub fn open_with(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create event directory", dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        let lock = open_lock_file(&lock_path)?;
         Ok(Self {
             path: dir.join(JOURNAL),
             lock_path,

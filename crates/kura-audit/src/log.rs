@@ -158,6 +158,17 @@ struct Tail {
     torn: Option<Vec<u8>>,
 }
 
+/// Opens (creating if needed, never truncating) the lock file at `path`, to `flock` it.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("open lock file", path, e))
+}
+
 /// Releases the `flock` when dropped (also on error paths).
 struct Flock<'a>(&'a File);
 
@@ -177,14 +188,7 @@ impl AuditLog {
     /// Opens (creating if needed) the audit log in `dir`.
     pub fn open_with(dir: &Path, options: AuditOptions) -> Result<AuditLog> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create audit directory", dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        let lock = open_lock_file(&dir.join(LOCK_FILE))?;
         Ok(AuditLog {
             dir: dir.to_path_buf(),
             options,

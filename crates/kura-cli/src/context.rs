@@ -59,6 +59,26 @@ impl Ctx {
             .with_context(|| format!("cannot open the event list in {}", dir.display()))
     }
 
+    /// Ids of the snapshots to copy to a disk or remote: the named ones, or the clean
+    /// generations the retention policy keeps; never a suspicious one unless forced.
+    pub fn copy_selection(
+        &self,
+        main: &mut Repo,
+        specs: &[String],
+        force: bool,
+    ) -> Result<Vec<String>> {
+        let policy = self
+            .config
+            .retention
+            .clone()
+            .unwrap_or_else(kura_engine::KeepPolicy::hospital_default);
+        Ok(main
+            .select_for_copy(specs, &policy, force)?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
+    }
+
     /// Append one audit record; a failure is reported on stderr, never hidden.
     pub fn audit(
         &self,

@@ -141,7 +141,7 @@ fn failed_check_raises_an_event_that_can_be_acknowledged_and_closed() {
         open.as_array()
             .unwrap()
             .iter()
-            .all(|e| e["id"].to_string() != id)
+            .all(|e| e["id"].as_u64().map(|n| n.to_string()).as_deref() != Some(id.as_str()))
     );
     env.run(&["events", "--ack", &id]).code(1);
 }

@@ -46,14 +46,28 @@ macro_rules! attack_is_caught {
 }
 
 // ≥1% of files or ≥20 files touched, as the product requires.
-attack_is_caught!(whole_file_encryption_with_rename_and_notes, |d: &Path| attack::encrypt_whole_with_rename_and_notes(d, 1, 0.07));
-attack_is_caught!(first_4k_encryption_with_random_extensions, |d: &Path| attack::encrypt_head_4k_random_ext(d, 2, 0.07));
-attack_is_caught!(intermittent_stripes, |d: &Path| attack::intermittent(d, 3, 0.07));
-attack_is_caught!(header_preserving_encryption, |d: &Path| attack::header_preserving(d, 4, 0.07));
-attack_is_caught!(encrypt_to_new_file_and_delete_original, |d: &Path| attack::encrypt_to_new_and_delete(d, 5, 0.07));
-attack_is_caught!(base64_encoded_ciphertext, |d: &Path| attack::base64_ciphertext(d, 6, 0.07));
+attack_is_caught!(whole_file_encryption_with_rename_and_notes, |d: &Path| {
+    attack::encrypt_whole_with_rename_and_notes(d, 1, 0.07)
+});
+attack_is_caught!(first_4k_encryption_with_random_extensions, |d: &Path| {
+    attack::encrypt_head_4k_random_ext(d, 2, 0.07)
+});
+attack_is_caught!(intermittent_stripes, |d: &Path| attack::intermittent(
+    d, 3, 0.07
+));
+attack_is_caught!(header_preserving_encryption, |d: &Path| {
+    attack::header_preserving(d, 4, 0.07)
+});
+attack_is_caught!(encrypt_to_new_file_and_delete_original, |d: &Path| {
+    attack::encrypt_to_new_and_delete(d, 5, 0.07)
+});
+attack_is_caught!(base64_encoded_ciphertext, |d: &Path| {
+    attack::base64_ciphertext(d, 6, 0.07)
+});
 attack_is_caught!(wiping_with_zeros, |d: &Path| attack::wipe_zeros(d, 7, 0.07));
-attack_is_caught!(slow_encryption_of_three_files, |d: &Path| attack::slow(d, 8, 3));
+attack_is_caught!(slow_encryption_of_three_files, |d: &Path| attack::slow(
+    d, 8, 3
+));
 
 macro_rules! workload_stays_clean {
     ($name:ident, $run:path) => {
@@ -90,25 +104,63 @@ fn suspicious_snapshot_is_quarantined_alerted_and_recovery_uses_latest_clean() {
     assert_eq!(code, 4);
     let bad_id = bad["snapshot_id"].as_str().unwrap().to_string();
     let alert = std::fs::read_to_string(&flag).expect("alert command ran");
-    assert!(alert.starts_with("suspicious ") && alert.contains(&bad_id), "{alert}");
+    assert!(
+        alert.starts_with("suspicious ") && alert.contains(&bad_id),
+        "{alert}"
+    );
     let (events, _) = env.json(&["events"]);
-    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "suspicious_verdict"), "{events}");
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "suspicious_verdict"),
+        "{events}"
+    );
     // forget with the tightest policy keeps both the quarantined and the newest clean snapshot.
     let (plan, code) = env.json(&["forget", "--keep-last", "1"]);
     assert_eq!(code, 0, "{plan}");
     assert!(plan["removed"].as_array().unwrap().is_empty(), "{plan}");
-    let reasons: Vec<String> = plan["decisions"].as_array().unwrap().iter().map(|d| d["reasons"].to_string()).collect();
-    assert!(reasons.iter().any(|r| r.contains("newest clean")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("quarantined")), "{reasons:?}");
+    let reasons: Vec<String> = plan["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["reasons"].to_string())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("newest clean")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("quarantined")),
+        "{reasons:?}"
+    );
     // Restore the last clean generation: byte-identical to the data before the attack.
     let target = env.path("recovered");
-    env.run(&["restore", "latest-clean", "--target", target.to_str().unwrap()]).success();
-    assert_eq!(original, tree_contents(&target.join(src.strip_prefix("/").unwrap())));
+    env.run(&[
+        "restore",
+        "latest-clean",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .success();
+    assert_eq!(
+        original,
+        tree_contents(&target.join(src.strip_prefix("/").unwrap()))
+    );
     let _ = clean_id;
     // The incident view: diff names the engines' findings on the changed files.
     let (diff, _) = env.json(&["diff", "latest-clean", &bad_id[..12]]);
-    let flagged = diff["changes"].as_array().unwrap().iter().filter(|c| !c["findings"].as_array().unwrap().is_empty()).count();
-    assert!(flagged >= 10, "diff shows findings on attacked files: {flagged}");
+    let flagged = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["findings"].as_array().unwrap().is_empty())
+        .count();
+    assert!(
+        flagged >= 10,
+        "diff shows findings on attacked files: {flagged}"
+    );
 }
 
 #[test]
@@ -118,8 +170,17 @@ fn verdict_override_is_recorded_and_changes_latest_clean() {
     let (bad, code) = backup(&env, &src);
     assert_eq!(code, 4);
     let short = &bad["snapshot_id"].as_str().unwrap()[..8];
-    env.run(&["verdict", short, "--set", "clean", "--reason", ""]).code(1).stderr(predicate::str::contains("reason"));
-    let (after, code) = env.json(&["verdict", short, "--set", "clean", "--reason", "planned wipe of a test share, ticket 42"]);
+    env.run(&["verdict", short, "--set", "clean", "--reason", ""])
+        .code(1)
+        .stderr(predicate::str::contains("reason"));
+    let (after, code) = env.json(&[
+        "verdict",
+        short,
+        "--set",
+        "clean",
+        "--reason",
+        "planned wipe of a test share, ticket 42",
+    ]);
     assert_eq!(code, 0, "{after}");
     assert_eq!(after["verdict"], "clean");
     assert_eq!(after["document"]["override"]["previous"], "suspicious");
@@ -134,13 +195,19 @@ fn verdict_override_is_recorded_and_changes_latest_clean() {
 #[test]
 fn scan_finds_an_attack_in_progress_and_writes_nothing_to_the_repository() {
     let (env, src, _) = clean_start(41);
-    env.run(&["scan", src.to_str().unwrap()]).success().stdout(predicate::str::contains("clean"));
+    env.run(&["scan", src.to_str().unwrap()])
+        .success()
+        .stdout(predicate::str::contains("clean"));
     attack::intermittent(&src, 9, 0.1).unwrap();
     let before = listing(&env.repo());
     let (doc, code) = env.json(&["scan", src.to_str().unwrap()]);
     assert_eq!(code, 4, "{doc}");
     assert_eq!(doc["verdict"], "suspicious");
-    assert_eq!(before, listing(&env.repo()), "scan must not write to the repository");
+    assert_eq!(
+        before,
+        listing(&env.repo()),
+        "scan must not write to the repository"
+    );
 }
 
 #[test]
@@ -153,7 +220,8 @@ fn touched_canary_is_caught_by_check_and_by_the_next_backup() {
     assert_eq!(code, 0);
     let canary = planted[0].as_str().unwrap().to_string();
     assert_eq!(backup(&env, &src).1, 0);
-    env.run(&["canary", "check", src.to_str().unwrap()]).success();
+    env.run(&["canary", "check", src.to_str().unwrap()])
+        .success();
     let mut bytes = std::fs::read(&canary).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(&canary, bytes).unwrap();
@@ -172,9 +240,19 @@ fn no_detect_records_no_verdict_and_legal_hold_protects_from_forget() {
     env.write("src/x.txt", b"x");
     env.json(&["backup", src.to_str().unwrap()]);
     let short = &a["snapshot_id"].as_str().unwrap()[..8];
-    env.run(&["hold", short, "--reason", "court order 7"]).success();
+    env.run(&["hold", short, "--reason", "court order 7"])
+        .success();
     let (plan, _) = env.json(&["forget", "--keep-last", "1"]);
-    assert!(plan["removed"].as_array().unwrap().is_empty(), "held snapshot must stay: {plan}");
+    assert!(
+        plan["removed"].as_array().unwrap().is_empty(),
+        "held snapshot must stay: {plan}"
+    );
     let (snaps, _) = env.json(&["snapshots"]);
-    assert!(snaps.as_array().unwrap().iter().any(|s| s["legal_hold"] == true));
+    assert!(
+        snaps
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["legal_hold"] == true)
+    );
 }

@@ -186,6 +186,34 @@ fn copy_line(c: &CopyState, now: Timestamp, opts: &StatusOptions) -> CopyLine {
     }
 }
 
+/// A "1 …" rule: green naming the `counted` copies that pass `test`, red with `none` if there are none.
+fn at_least_one(
+    rule: &'static str,
+    counted: &[&CopyState],
+    test: impl Fn(&CopyState) -> bool,
+    none: &str,
+    some: &str,
+) -> RuleLine {
+    let names: Vec<&str> = counted
+        .iter()
+        .filter(|c| test(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    if names.is_empty() {
+        RuleLine {
+            rule,
+            level: Level::Red,
+            message: none.into(),
+        }
+    } else {
+        RuleLine {
+            rule,
+            level: Level::Green,
+            message: format!("{some}: {}", names.join(", ")),
+        }
+    }
+}
+
 /// Judge `state` at `now`. A copy *counts* towards the rules when it has been made and its last
 /// verification (if any) found no errors; stale copies still count but are amber on their own line.
 pub fn evaluate(state: &CopiesState, now: Timestamp, opts: &StatusOptions) -> StatusReport {
@@ -232,42 +260,20 @@ pub fn evaluate(state: &CopiesState, now: Timestamp, opts: &StatusOptions) -> St
             media.len()
         ),
     });
-    let offsite: Vec<&str> = counted
-        .iter()
-        .filter(|c| c.offsite)
-        .map(|c| c.name.as_str())
-        .collect();
-    rules.push(RuleLine {
-        rule: "1 off-site",
-        level: if offsite.is_empty() {
-            Level::Red
-        } else {
-            Level::Green
-        },
-        message: if offsite.is_empty() {
-            "no copy is off-site".into()
-        } else {
-            format!("off-site: {}", offsite.join(", "))
-        },
-    });
-    let safe: Vec<&str> = counted
-        .iter()
-        .filter(|c| c.offline_or_immutable)
-        .map(|c| c.name.as_str())
-        .collect();
-    rules.push(RuleLine {
-        rule: "1 offline/immutable",
-        level: if safe.is_empty() {
-            Level::Red
-        } else {
-            Level::Green
-        },
-        message: if safe.is_empty() {
-            "no copy is offline or immutable; ransomware can reach every copy".into()
-        } else {
-            format!("offline or immutable: {}", safe.join(", "))
-        },
-    });
+    rules.push(at_least_one(
+        "1 off-site",
+        &counted,
+        |c| c.offsite,
+        "no copy is off-site",
+        "off-site",
+    ));
+    rules.push(at_least_one(
+        "1 offline/immutable",
+        &counted,
+        |c| c.offline_or_immutable,
+        "no copy is offline or immutable; ransomware can reach every copy",
+        "offline or immutable",
+    ));
     let failed: Vec<&str> = state
         .copies
         .iter()

@@ -151,6 +151,12 @@ fn take_lock(location: &Location, mode: LockMode) -> Result<RepoLock> {
     }
 }
 
+fn prepare(location: &Location, progress: Arc<dyn ProgressReporter>) -> Result<Repository<()>> {
+    let backends = location.backends()?;
+    Repository::new_with_progress(&repository_options(), &backends, ProgressAdapter(progress))
+        .ctx("preparing the repository")
+}
+
 fn config_exists(location: &Location, repo: &Repository<()>) -> Result<bool> {
     if let Location::Local(p) = location
         && !p.join("config").is_file()
@@ -196,13 +202,7 @@ impl Repo {
             std::fs::create_dir_all(p)
                 .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
         }
-        let backends = location.backends()?;
-        let repo = Repository::new_with_progress(
-            &repository_options(),
-            &backends,
-            ProgressAdapter(progress),
-        )
-        .ctx("preparing the repository")?;
+        let repo = prepare(&location, progress)?;
         if config_exists(&location, &repo)? {
             return Err(Error::AlreadyExists {
                 location: location.describe(),
@@ -236,13 +236,7 @@ impl Repo {
                 location: location.describe(),
             });
         }
-        let backends = location.backends()?;
-        let repo = Repository::new_with_progress(
-            &repository_options(),
-            &backends,
-            ProgressAdapter(progress),
-        )
-        .ctx("preparing the repository")?;
+        let repo = prepare(&location, progress)?;
         if !config_exists(&location, &repo)? {
             return Err(Error::RepositoryNotFound {
                 location: location.describe(),

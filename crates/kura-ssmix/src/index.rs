@@ -85,17 +85,8 @@ impl PatientIndex {
     /// storage path. Superseded and deleted versions are counted and ignored. A malformed file
     /// returns `Err` and is recorded in [`PatientIndex::skipped`]; the index stays usable.
     pub fn add_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        match self.try_add(path, bytes) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.skipped.push(Skipped {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                });
-                self.stats.files_skipped += 1;
-                Err(e)
-            }
-        }
+        self.try_add(path, bytes)
+            .map_err(|e| self.record_skip(path, e))
     }
 
     /// Like [`PatientIndex::add_file`], reading at most [`MAX_FILE_BYTES`] from `reader`.
@@ -110,15 +101,18 @@ impl PatientIndex {
             });
         match read {
             Ok(_) => self.add_file(path, &bytes),
-            Err(e) => {
-                self.skipped.push(Skipped {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                });
-                self.stats.files_skipped += 1;
-                Err(e)
-            }
+            Err(e) => Err(self.record_skip(path, e)),
         }
+    }
+
+    /// Records `path` as skipped because of `e`, and hands `e` back.
+    fn record_skip(&mut self, path: &str, e: Error) -> Error {
+        self.skipped.push(Skipped {
+            path: path.to_string(),
+            reason: e.to_string(),
+        });
+        self.stats.files_skipped += 1;
+        e
     }
 
     fn try_add(&mut self, path: &str, bytes: &[u8]) -> Result<()> {

@@ -1,6 +1,6 @@
 //! HTML pages (maud escapes every interpolated value) and the stylesheet.
 
-use kura_ssmix::{InfectionSource, PatientHit, PatientRecord};
+use kura_ssmix::{Allergy, InfectionSource, PatientHit, PatientRecord};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::Banner;
@@ -116,6 +116,18 @@ fn section(ja: &str, en: &str, id: &str, count: usize, rows: Markup) -> Markup {
     }
 }
 
+/// The table of allergies and of drug contraindications (same record type); `ja`/`en` head the
+/// column naming the allergen or drug.
+fn allergy_table(ja: &str, en: &str, rows: &[Allergy]) -> Markup {
+    html! {
+        table.alert { thead { tr { th.d { "日付 " small { "Date" } } th { (ja) " " small { (en) } }
+            th { "種別 " small { "Type" } } th { "重症度 " small { "Severity" } } th { "症状 " small { "Reaction" } } } }
+            tbody { @for a in rows.iter().take(MAX_ROWS) {
+                tr { td.d { (fmt_date(&a.date)) } td { strong { (a.allergen) } } td { (allergen_type(&a.allergen_type)) }
+                    td { (a.severity) } td { (a.reaction) } } } } }
+    }
+}
+
 pub(crate) fn patient_page(banner: &Banner, user: Option<&str>, r: &PatientRecord) -> String {
     let p = &r.patient;
     let body = html! {
@@ -133,20 +145,10 @@ pub(crate) fn patient_page(banner: &Banner, user: Option<&str>, r: &PatientRecor
                 tbody { @for d in r.diagnoses.iter().take(MAX_ROWS) {
                     tr { td.d { (fmt_date(&d.date)) } td { (d.name) } td { code { (d.code) } } } } } }
         }))
-        (section("アレルギー", "Allergies", "allergies", r.allergies.len(), html! {
-            table.alert { thead { tr { th.d { "日付 " small { "Date" } } th { "アレルゲン " small { "Allergen" } }
-                th { "種別 " small { "Type" } } th { "重症度 " small { "Severity" } } th { "症状 " small { "Reaction" } } } }
-                tbody { @for a in r.allergies.iter().take(MAX_ROWS) {
-                    tr { td.d { (fmt_date(&a.date)) } td { strong { (a.allergen) } } td { (allergen_type(&a.allergen_type)) }
-                        td { (a.severity) } td { (a.reaction) } } } } }
-        }))
-        (section("薬剤禁忌", "Drug contraindications", "contraindications", r.contraindications.len(), html! {
-            table.alert { thead { tr { th.d { "日付 " small { "Date" } } th { "薬剤 " small { "Drug" } }
-                th { "種別 " small { "Type" } } th { "重症度 " small { "Severity" } } th { "症状 " small { "Reaction" } } } }
-                tbody { @for a in r.contraindications.iter().take(MAX_ROWS) {
-                    tr { td.d { (fmt_date(&a.date)) } td { strong { (a.allergen) } } td { (allergen_type(&a.allergen_type)) }
-                        td { (a.severity) } td { (a.reaction) } } } } }
-        }))
+        (section("アレルギー", "Allergies", "allergies", r.allergies.len(),
+            allergy_table("アレルゲン", "Allergen", &r.allergies)))
+        (section("薬剤禁忌", "Drug contraindications", "contraindications", r.contraindications.len(),
+            allergy_table("薬剤", "Drug", &r.contraindications)))
         (section("検査", "Lab results", "labs", r.labs.len(), html! {
             table { thead { tr { th.d { "日付 " small { "Date" } } th { "項目 " small { "Test" } } th.n { "結果 " small { "Value" } }
                 th { "単位 " small { "Units" } } th { "基準値 " small { "Range" } } th { "判定 " small { "Flag" } } } }

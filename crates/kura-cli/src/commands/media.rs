@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kura_copies::MediaRegistry;
-use kura_engine::{KeepPolicy, Location, LockMode, Repo};
+use kura_engine::{Location, LockMode, Repo};
 
 use crate::cli::MediaCmd;
 use crate::context::Ctx;
@@ -86,13 +86,7 @@ fn export(
     // Refuse a disk that is not the registered one (a swapped or foreign disk).
     reg.check_identity(label, &mount)?;
     let mut main = ctx.open(LockMode::Shared)?;
-    let policy = ctx
-        .config
-        .retention
-        .clone()
-        .unwrap_or_else(KeepPolicy::hospital_default);
-    let chosen = main.select_for_copy(specs, &policy, force)?;
-    let ids: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
+    let ids = ctx.copy_selection(&mut main, specs, force)?;
     let password = ctx.password()?;
     let mut disk = Repo::open(
         Location::Local(disk_repo(&mount)),

@@ -12,9 +12,9 @@ mod remote;
 mod restore;
 mod scan;
 mod serve;
-mod verdict;
 pub mod snapshots;
 mod status;
+mod verdict;
 
 use anyhow::Result;
 

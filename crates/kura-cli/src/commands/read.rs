@@ -47,7 +47,10 @@ fn findings(
     }
     let new = repo.reader(&cmd.newer)?;
     let mut out = HashMap::new();
-    for c in changes.iter().filter(|c| matches!(c.change, ChangeKind::Modified | ChangeKind::Added)) {
+    for c in changes
+        .iter()
+        .filter(|c| matches!(c.change, ChangeKind::Modified | ChangeKind::Added))
+    {
         if c.after.as_ref().is_none_or(|e| e.kind != "file") {
             continue;
         }
@@ -62,19 +65,30 @@ fn findings(
 
 pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
-    let changes: Vec<_> =
-        repo.diff(&cmd.older, &cmd.newer)?.into_iter().filter(|c| c.change != ChangeKind::Unchanged).collect();
-    let found = if cmd.no_findings { HashMap::new() } else { findings(&mut repo, cmd, &changes)? };
+    let changes: Vec<_> = repo
+        .diff(&cmd.older, &cmd.newer)?
+        .into_iter()
+        .filter(|c| c.change != ChangeKind::Unchanged)
+        .collect();
+    let found = if cmd.no_findings {
+        HashMap::new()
+    } else {
+        findings(&mut repo, cmd, &changes)?
+    };
     if ctx.global.json {
         let changes: Vec<_> = changes
             .iter()
             .map(|c| {
                 let mut v = serde_json::to_value(c).unwrap_or_default();
-                v["findings"] = serde_json::to_value(found.get(&c.path).cloned().unwrap_or_default()).unwrap_or_default();
+                v["findings"] =
+                    serde_json::to_value(found.get(&c.path).cloned().unwrap_or_default())
+                        .unwrap_or_default();
                 v
             })
             .collect();
-        crate::output::json(&serde_json::json!({ "older": cmd.older, "newer": cmd.newer, "changes": changes }))?;
+        crate::output::json(
+            &serde_json::json!({ "older": cmd.older, "newer": cmd.newer, "changes": changes }),
+        )?;
     } else {
         for c in &changes {
             let mark = match c.change {

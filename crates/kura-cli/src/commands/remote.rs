@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use kura_copies::{RetentionPolicy, S3LockStore, S3Options};
-use kura_engine::{KeepPolicy, Location, LockMode, ObjectKind, ObjectStore, Repo};
+use kura_engine::{Location, LockMode, ObjectKind, ObjectStore, Repo};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{RemoteAddArgs, RemoteCmd};
@@ -178,13 +178,7 @@ fn push(ctx: &Ctx, name: &str, specs: &[String], force: bool) -> Result<Outcome>
     let mut rec = get(ctx, name)?;
     let store = connect(&rec)?;
     let mut main = ctx.open(LockMode::Shared)?;
-    let policy = ctx
-        .config
-        .retention
-        .clone()
-        .unwrap_or_else(KeepPolicy::hospital_default);
-    let chosen = main.select_for_copy(specs, &policy, force)?;
-    let ids: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
+    let ids = ctx.copy_selection(&mut main, specs, force)?;
     let mut remote = open_remote(ctx, &store)?;
     let copied = main
         .copy_to(&mut remote, &ids)

@@ -21,7 +21,11 @@ fn mtime_of(meta: &std::fs::Metadata) -> Option<String> {
 
 /// Compare the live files under `paths` with snapshot `against`.
 fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgement, String)> {
-    let paths = if paths.is_empty() { ctx.config.backup.sources.clone() } else { paths.to_vec() };
+    let paths = if paths.is_empty() {
+        ctx.config.backup.sources.clone()
+    } else {
+        paths.to_vec()
+    };
     if paths.is_empty() {
         bail!("nothing to scan: give paths, or `sources` in kura.toml");
     }
@@ -45,7 +49,8 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
     let mut findings: Vec<Finding> = Vec::new();
     let mut roots = Vec::new();
     for root in &paths {
-        let root = std::path::absolute(root).with_context(|| format!("cannot resolve {}", root.display()))?;
+        let root = std::path::absolute(root)
+            .with_context(|| format!("cannot resolve {}", root.display()))?;
         if !root.exists() {
             bail!("scan path {} does not exist", root.display());
         }
@@ -83,7 +88,10 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
             match prev {
                 Some(p) => {
                     changes.modified.push(tp.clone());
-                    let old = reader.read(&p.path, PREV_READ_LIMIT).ok().map(|b| FileProfile::of(&b));
+                    let old = reader
+                        .read(&p.path, PREV_READ_LIMIT)
+                        .ok()
+                        .map(|b| FileProfile::of(&b));
                     findings.extend(kura_detect::judge_file(&tp, old.as_ref(), &cur));
                 }
                 None => {
@@ -104,9 +112,16 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
 }
 
 fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<Outcome> {
-    let findings: Vec<&Finding> =
-        j.findings.iter().filter(|f| !only_canaries || f.engine == kura_detect::Engine::Canary).collect();
-    let suspicious = if only_canaries { !findings.is_empty() } else { j.verdict == kura_detect::Verdict::Suspicious };
+    let findings: Vec<&Finding> = j
+        .findings
+        .iter()
+        .filter(|f| !only_canaries || f.engine == kura_detect::Engine::Canary)
+        .collect();
+    let suspicious = if only_canaries {
+        !findings.is_empty()
+    } else {
+        j.verdict == kura_detect::Verdict::Suspicious
+    };
     ctx.note("against", base);
     ctx.note("suspicious", suspicious);
     ctx.note("findings", findings.len());
@@ -119,12 +134,26 @@ fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<O
         }))?;
     } else {
         for f in &findings {
-            println!("{:<10} {:.2}  {}  {}", format!("{:?}", f.engine).to_lowercase(), f.score, f.path, f.reason);
+            println!(
+                "{:<10} {:.2}  {}  {}",
+                format!("{:?}", f.engine).to_lowercase(),
+                f.score,
+                f.path,
+                f.reason
+            );
         }
         let word = if suspicious { "SUSPICIOUS" } else { "clean" };
-        ctx.say(format!("compared with snapshot {base}: {word} ({} findings) {}", findings.len(), j.reasons.join("; ")));
+        ctx.say(format!(
+            "compared with snapshot {base}: {word} ({} findings) {}",
+            findings.len(),
+            j.reasons.join("; ")
+        ));
     }
-    Ok(if suspicious { Outcome::Suspicious } else { Outcome::Ok })
+    Ok(if suspicious {
+        Outcome::Suspicious
+    } else {
+        Outcome::Ok
+    })
 }
 
 pub fn run(ctx: &Ctx, cmd: &ScanCmd) -> Result<Outcome> {

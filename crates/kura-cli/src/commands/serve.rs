@@ -103,9 +103,9 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     ctx.note("listen", cmd.listen.to_string());
     let banner = Banner {
         snapshot_id: snap.short_id.clone(),
-        snapshot_time: snap.time.clone(),
+        snapshot_time: crate::output::local_time(&snap.time),
         verdict: snap.verdict.as_str().into(),
-        source: repo_source(ctx),
+        source: format!("kura repository {}", repo_source(ctx)),
     };
     drop(reader);
     let log: Arc<dyn AccessLog> = Arc::new(AuditAccessLog {

@@ -19,15 +19,15 @@ pub fn print(ctx: &Ctx, snaps: &[kura_engine::SnapshotInfo]) -> Result<Outcome> 
         return Ok(Outcome::Ok);
     }
     println!(
-        "{:<9} {:<25} {:<11} {:<12} {:<20} paths",
+        "{:<9} {:<23} {:<11} {:<12} {:<20} paths",
         "id", "time", "verdict", "host", "tags"
     );
     for s in snaps {
         let hold = if s.legal_hold { " (legal hold)" } else { "" };
         println!(
-            "{:<9} {:<25} {:<11} {:<12} {:<20} {}{hold}",
+            "{:<9} {:<23} {:<11} {:<12} {:<20} {}{hold}",
             s.short_id,
-            s.time,
+            crate::output::local_time(&s.time),
             s.verdict.as_str(),
             s.hostname,
             s.tags.join(","),

@@ -56,7 +56,11 @@ pub fn hold(ctx: &Ctx, cmd: &HoldCmd) -> Result<Outcome> {
     if ctx.global.json {
         crate::output::json(&after)?;
     } else {
-        let state = if cmd.release { "released from legal hold" } else { "under legal hold: it is never removed" };
+        let state = if cmd.release {
+            "released from legal hold"
+        } else {
+            "under legal hold: it is never removed"
+        };
         ctx.say(format!("snapshot {} {state}", after.short_id));
     }
     Ok(Outcome::Ok)
