@@ -500,7 +500,10 @@ impl Repo {
                 decisions.push(d);
             }
         }
-        decisions.sort_by_key(|d| d.snapshot.unix_time);
+        // Oldest first, by the exact snapshot time (several backups can share one second).
+        let order: std::collections::HashMap<String, usize> =
+            snaps.iter().enumerate().map(|(i, s)| (s.id.to_hex().to_string(), i)).collect();
+        decisions.sort_by_key(|d| order.get(&d.snapshot.id).copied().unwrap_or(usize::MAX));
         // A policy that by itself keeps nothing is a mistake (e.g. --keep-last 0), even though
         // the protections below would still keep some snapshots.
         if !decisions.is_empty() && !policy_keeps_any {
