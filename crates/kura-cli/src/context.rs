@@ -94,6 +94,21 @@ impl Ctx {
         }
     }
 
+    /// Raise an event unless one of the same kind about the same subject (`key`) is still open,
+    /// so that a daily check does not pile up duplicates.
+    pub fn raise_once(&self, kind: &str, key: &str, severity: kura_audit::Severity, message: &str) {
+        let open = self.events().and_then(|s| Ok(s.list(None)?)).map(|evs| {
+            evs.iter().any(|e| {
+                e.kind == kind
+                    && e.details["key"] == key
+                    && e.state != kura_audit::EventState::Closed
+            })
+        });
+        if !matches!(open, Ok(true)) {
+            self.raise(kind, severity, message, serde_json::json!({ "key": key }));
+        }
+    }
+
     /// Raise an event and deliver it to the configured channels (bounded retries; failures are
     /// recorded in the event and the audit log and retried by `kura events deliver`).
     pub fn raise(

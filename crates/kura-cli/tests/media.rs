@@ -180,3 +180,42 @@ impl AssertSuccess for std::process::Command {
         );
     }
 }
+
+#[test]
+fn nearly_full_repository_disk_raises_one_event() {
+    let env = Env::new();
+    let Some(_disk) = SmallDisk::mount(env.path("repo"), 8) else {
+        return;
+    };
+    env.init();
+    let mut scan = noise(8, 4);
+    scan.truncate(15 << 19); // 7.5 MiB on an 8 MiB disk: about 6% stays free
+    env.write("src/scan.bin", &scan);
+    let out = env
+        .kura()
+        .args(["backup", env.path("src").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nearly full"));
+    env.write("src/note.txt", b"small change");
+    env.run(&["backup", env.path("src").to_str().unwrap()])
+        .success();
+    let (events, _) = env.json(&["events"]);
+    let full: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "disk_nearly_full")
+        .collect();
+    assert_eq!(
+        full.len(),
+        1,
+        "one open event, not one per backup: {events}"
+    );
+}

@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         ctx.note("verdict", snap.verdict);
         judgement = Some(j);
     }
+    warn_if_disk_nearly_full(ctx, &repo);
     let counts = snap.counts.clone().unwrap_or_default();
     let findings = judgement
         .as_ref()
@@ -144,4 +145,31 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         return Ok(Outcome::Unreadable);
     }
     Ok(Outcome::Ok)
+}
+
+/// Below this share of free space on the repository's file system, an event is raised.
+const FREE_SPACE_WARNING: f64 = 0.10;
+
+fn warn_if_disk_nearly_full(ctx: &Ctx, repo: &kura_engine::Repo) {
+    let Some(path) = repo.local_path() else {
+        return;
+    };
+    let (Ok(free), Ok(total)) = (fs4::available_space(path), fs4::total_space(path)) else {
+        return;
+    };
+    if total > 0 && (free as f64) < FREE_SPACE_WARNING * total as f64 {
+        let message = format!(
+            "repository disk {} is nearly full: {} free of {}; prune old generations or add space",
+            path.display(),
+            crate::output::bytes(free),
+            crate::output::bytes(total)
+        );
+        eprintln!("kura: warning: {message}");
+        ctx.raise_once(
+            "disk_nearly_full",
+            &path.display().to_string(),
+            kura_audit::Severity::Warning,
+            &message,
+        );
+    }
 }

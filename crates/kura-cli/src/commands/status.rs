@@ -68,6 +68,20 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
             }),
         });
     }
+    for d in crate::commands::media::registry(ctx)?.list(jiff::Timestamp::now(), 7) {
+        if d.overdue {
+            let message = format!(
+                "offline disk {} is overdue for rotation (last export {} days ago)",
+                d.label, d.age_days
+            );
+            ctx.raise_once(
+                "rotation_overdue",
+                &d.label,
+                kura_audit::Severity::Warning,
+                &message,
+            );
+        }
+    }
     let report = kura_copies::evaluate(
         &CopiesState { copies },
         jiff::Timestamp::now(),
