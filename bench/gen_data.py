@@ -40,6 +40,9 @@ for i in range(count):
     half = large_size // 2
     block = rng.randbytes(4096)
     with open(os.path.join(root, "images", f"study-{i:03d}.dcm"), "wb") as f:
-        f.write(rng.randbytes(half))
+        # DICOM PS3.10: 128-byte preamble, "DICM", then the file meta group (0002,0000) UL.
+        header = bytes(128) + b"DICM" + bytes([2, 0, 0, 0, ord("U"), ord("L"), 4, 0]) + (200).to_bytes(4, "little")
+        f.write(header)
+        f.write(rng.randbytes(half - len(header)))
         f.write(block * (half // 4096))
 print(f"{small_files} small files ({small_bytes >> 20} MiB), {count} large files ({(count * large_size) >> 20} MiB) in {root}")
