@@ -130,13 +130,13 @@ pub fn judge_backup(
             }
         }
         None => {
-            let reader = repo.reader(&snap.id)?;
-            reader.walk("", |e| {
-                if e.kind == "file" {
-                    changes.added.push((e.path, e.size));
-                }
-                Ok(())
-            })?;
+            // First backup: every file was read, so the profiles name them all (no need to load
+            // the index and walk the new tree).
+            changes.added = profiles
+                .iter()
+                .map(|(p, prof)| (p.clone(), prof.size))
+                .collect();
+            changes.added.sort();
         }
     }
     // Added files (and any file read without a previous version) are judged on their own.

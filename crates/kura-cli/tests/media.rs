@@ -219,3 +219,33 @@ fn nearly_full_repository_disk_raises_one_event() {
         "one open event, not one per backup: {events}"
     );
 }
+
+#[test]
+fn restore_onto_a_full_disk_is_a_one_line_error_and_the_repository_stays_intact() {
+    let env = Env::new();
+    env.init();
+    env.write("src/scan.bin", &noise(6, 5));
+    env.run(&["backup", env.path("src").to_str().unwrap()])
+        .success();
+    let Some(target) = SmallDisk::mount(env.path("target"), 2) else {
+        return;
+    };
+    let out = env
+        .kura()
+        .args([
+            "restore",
+            "latest",
+            "--target",
+            target.dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("restore into") && err.contains("run the restore again"),
+        "{err}"
+    );
+    env.run(&["check", "--read-data"]).success();
+}

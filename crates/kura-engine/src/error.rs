@@ -58,6 +58,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A restore stopped part-way (e.g. the target disk is full). The repository is untouched.
+    #[error(
+        "restore into {target} stopped: {cause}; files restored so far are incomplete: free space or fix the target and run the restore again"
+    )]
+    Restore {
+        /// The restore target.
+        target: PathBuf,
+        /// What failed.
+        cause: String,
+    },
     /// The request is not valid (bad policy, bad option).
     #[error("{0}")]
     Invalid(String),

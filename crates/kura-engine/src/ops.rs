@@ -426,7 +426,26 @@ impl Repo {
             bytes: plan.restore_size,
             duration_secs: 0.0,
         };
-        repo.restore(plan, &opts, ls, &dest).ctx("restoring")?;
+        // rustic_core's restorer unwraps write errors inside its thread pool (a full target
+        // disk panics). Contain that here and report it as an error naming the target.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            repo.restore(plan, &opts, ls, &dest)
+        }));
+        match result {
+            Ok(r) => r.ctx("restoring")?,
+            Err(panic) => {
+                let cause = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown failure");
+                let cause = cause.rsplit("Err` value: ").next().unwrap_or(cause);
+                return Err(Error::Restore {
+                    target: target.to_path_buf(),
+                    cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
+                });
+            }
+        }
         Ok(RestoreReport {
             duration_secs: started.elapsed().as_secs_f64(),
             ..report
@@ -501,8 +520,11 @@ impl Repo {
             }
         }
         // Oldest first, by the exact snapshot time (several backups can share one second).
-        let order: std::collections::HashMap<String, usize> =
-            snaps.iter().enumerate().map(|(i, s)| (s.id.to_hex().to_string(), i)).collect();
+        let order: std::collections::HashMap<String, usize> = snaps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.to_hex().to_string(), i))
+            .collect();
         decisions.sort_by_key(|d| order.get(&d.snapshot.id).copied().unwrap_or(usize::MAX));
         // A policy that by itself keeps nothing is a mistake (e.g. --keep-last 0), even though
         // the protections below would still keep some snapshots.

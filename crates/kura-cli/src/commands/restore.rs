@@ -12,7 +12,13 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     ctx.note("snapshot", &cmd.snapshot);
     ctx.note("target", &cmd.target);
     ctx.note("include", &cmd.include);
-    let report = repo.restore(&cmd.snapshot, &cmd.target, cmd.include.as_deref())?;
+    // The engine turns a failure inside the restorer's threads into an error; keep the default
+    // panic message (several lines) off the terminal meanwhile, so the user sees one line.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = repo.restore(&cmd.snapshot, &cmd.target, cmd.include.as_deref());
+    std::panic::set_hook(previous);
+    let report = result?;
     ctx.note("snapshot", &report.snapshot);
     ctx.note("files", report.files);
     if ctx.global.json {
