@@ -96,7 +96,9 @@ pub fn judge_backup(
     let mut modified_prev: Vec<String> = Vec::new();
     match &snap.parent {
         Some(parent) => {
-            for c in repo.diff(parent, &snap.id)? {
+            // One index load for the diff and for reading the previous versions.
+            let mut reader = repo.reader(parent)?;
+            for c in reader.diff_with(&snap.id)? {
                 let (before, after) = (c.before.as_ref(), c.after.as_ref());
                 let is_file =
                     |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == "file");
@@ -117,7 +119,6 @@ pub fn judge_backup(
                     _ => {}
                 }
             }
-            let reader = repo.reader(parent)?;
             for path in &modified_prev {
                 let Some(cur) = profiles.remove(path) else {
                     continue;

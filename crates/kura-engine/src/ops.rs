@@ -305,6 +305,25 @@ impl SnapshotReader<'_> {
         info_of(&self.snap)
     }
 
+    /// Read another snapshot of the same repository, reusing the loaded index.
+    pub fn switch(&mut self, spec: &str) -> Result<()> {
+        let mut snaps = self.repo()?.get_all_snapshots().ctx("listing snapshots")?;
+        snaps.sort_by(|a, b| a.time.cmp(&b.time));
+        self.snap = crate::snapshots::resolve(&snaps, spec)?.clone();
+        Ok(())
+    }
+
+    /// Differences from this snapshot to `newer` (tree order, unchanged paths included); the
+    /// reader stays on this snapshot, so previous versions can be read next.
+    pub fn diff_with(&mut self, newer: &str) -> Result<Vec<Change>> {
+        let here = self.snap.id.to_hex().to_string();
+        let before = self.entries("")?;
+        self.switch(newer)?;
+        let after = self.entries("");
+        self.switch(&here)?;
+        Ok(merge_diff(before, after?))
+    }
+
     fn node(&self, path: &str) -> Result<Node> {
         let repo = self.repo()?;
         repo.node_from_snapshot_and_path(&self.snap, path)
@@ -382,9 +401,7 @@ impl Repo {
 
     /// Differences between two snapshots, in tree order (unchanged paths included).
     pub fn diff(&mut self, older: &str, newer: &str) -> Result<Vec<Change>> {
-        let before = self.reader(older)?.entries("")?;
-        let after = self.reader(newer)?.entries("")?;
-        Ok(merge_diff(before, after))
+        self.reader(older)?.diff_with(newer)
     }
 
     /// Restore a snapshot (or `include`, a path inside it) into `target`.
