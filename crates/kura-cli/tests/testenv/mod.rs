@@ -69,6 +69,14 @@ impl Env {
         (v, code)
     }
 
+    /// Whether `kura events` lists an open event of this kind.
+    pub fn has_event(&self, kind: &str) -> bool {
+        let (events, _) = self.json(&["events"]);
+        events
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["kind"] == kind))
+    }
+
     /// Write a file (creating parents).
     pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
         let p = self.path(rel);
