@@ -34,6 +34,6 @@ pub mod s3;
 pub mod status;
 
 pub use error::{Error, Result};
-pub use media::{DiskRecord, DiskStatus, MediaRegistry};
+pub use media::{DiskRecord, DiskStatus, MediaRegistry, write_atomic};
 pub use s3::{ObjectLock, RetentionPolicy, S3LockStore, S3Options, VerifyProblem, VerifyReport};
 pub use status::{CopiesState, CopyKind, CopyState, Level, StatusReport, evaluate};

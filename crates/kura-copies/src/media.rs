@@ -98,7 +98,8 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> E
 }
 
 /// Write `bytes` to `path` atomically and durably: temp file in the same directory, fsync, rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Used for every small state file kura keeps (disk and remote registries).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("create a file in", dir))?;
     tmp.write_all(bytes).map_err(io_err("write", path))?;

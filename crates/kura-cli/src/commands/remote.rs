@@ -40,19 +40,8 @@ fn save(ctx: &Ctx, remotes: &BTreeMap<String, RemoteRecord>) -> Result<()> {
     let path = registry_path(ctx)?;
     let dir = path.parent().context("state dir")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile_in(dir)?;
-    std::io::Write::write_all(&mut tmp.0, &serde_json::to_vec_pretty(remotes)?)?;
-    tmp.0.sync_all()?;
-    std::fs::rename(&tmp.1, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    kura_copies::write_atomic(&path, &serde_json::to_vec_pretty(remotes)?)?;
     Ok(())
-}
-
-fn tempfile_in(dir: &std::path::Path) -> Result<(std::fs::File, PathBuf)> {
-    let p = dir.join(format!(".remotes.json.{}", std::process::id()));
-    Ok((
-        std::fs::File::create(&p).with_context(|| format!("cannot write {}", p.display()))?,
-        p,
-    ))
 }
 
 fn get(ctx: &Ctx, name: &str) -> Result<RemoteRecord> {
