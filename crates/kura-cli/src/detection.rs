@@ -8,17 +8,25 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use kura_detect::{Baseline, ChangeCounts, FileProfile, Finding, Judgement, Profiler, TreeChanges};
-use kura_engine::{ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo};
+use kura_engine::{ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader};
 
-/// How much of a previous version is read to profile it (the sketch looks at the first MiB;
+/// How much of a stored version is read to profile it (the sketch looks at the first MiB;
 /// entropy over 64 MiB is representative).
-const PREV_READ_LIMIT: u64 = 64 << 20;
+const STORED_READ_LIMIT: u64 = 64 << 20;
 /// Findings stored in the snapshot description (all are counted).
 const STORED_FINDINGS: usize = 100;
 
 /// Tree path of a source path (`/srv/a` → `srv/a`), as rustic stores it.
 pub fn tree_path(p: &Path) -> String {
     p.to_string_lossy().trim_start_matches('/').to_string()
+}
+
+/// Profile of `path` as stored in the snapshot `reader` is on (the version a live or newer file
+/// is compared with). Used by backup, scan and diff alike.
+pub fn stored_profile(reader: &SnapshotReader<'_>, path: &str) -> kura_engine::Result<FileProfile> {
+    reader
+        .read(path, STORED_READ_LIMIT)
+        .map(|bytes| FileProfile::of(&bytes))
 }
 
 /// Collects a profile of every file the backup reads.
@@ -123,10 +131,7 @@ pub fn judge_backup(
                 let Some(cur) = profiles.remove(path) else {
                     continue;
                 };
-                let prev = reader
-                    .read(path, PREV_READ_LIMIT)
-                    .ok()
-                    .map(|bytes| FileProfile::of(&bytes));
+                let prev = stored_profile(&reader, path).ok();
                 findings.extend(kura_detect::judge_file(path, prev.as_ref(), &cur));
             }
         }

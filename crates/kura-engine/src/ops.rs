@@ -399,11 +399,6 @@ impl Repo {
         })
     }
 
-    /// Differences between two snapshots, in tree order (unchanged paths included).
-    pub fn diff(&mut self, older: &str, newer: &str) -> Result<Vec<Change>> {
-        self.reader(older)?.diff_with(newer)
-    }
-
     /// Restore a snapshot (or `include`, a path inside it) into `target`.
     pub fn restore(
         &mut self,

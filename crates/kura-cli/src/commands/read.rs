@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use kura_engine::{ChangeKind, LockMode};
+use kura_engine::{ChangeKind, LockMode, SnapshotReader};
 
 use crate::cli::{DiffCmd, LsCmd};
 use crate::context::Ctx;
+use crate::detection;
 use crate::exit::Outcome;
 
 pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
@@ -29,23 +30,20 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Run the per-file engines on every added or modified file (for incident analysis).
+/// Run the per-file engines on every added or modified file (for incident analysis). The
+/// reader starts on the older snapshot and ends on the newer one.
 fn findings(
-    repo: &mut kura_engine::Repo,
-    cmd: &DiffCmd,
+    reader: &mut SnapshotReader<'_>,
+    newer: &str,
     changes: &[kura_engine::Change],
 ) -> Result<HashMap<String, Vec<kura_detect::Finding>>> {
-    const LIMIT: u64 = 64 << 20;
     let mut prev: HashMap<String, kura_detect::FileProfile> = HashMap::new();
-    {
-        let old = repo.reader(&cmd.older)?;
-        for c in changes.iter().filter(|c| c.change == ChangeKind::Modified) {
-            if let Ok(b) = old.read(&c.path, LIMIT) {
-                prev.insert(c.path.clone(), kura_detect::FileProfile::of(&b));
-            }
+    for c in changes.iter().filter(|c| c.change == ChangeKind::Modified) {
+        if let Ok(p) = detection::stored_profile(reader, &c.path) {
+            prev.insert(c.path.clone(), p);
         }
     }
-    let new = repo.reader(&cmd.newer)?;
+    reader.switch(newer)?;
     let mut out = HashMap::new();
     for c in changes
         .iter()
@@ -54,7 +52,7 @@ fn findings(
         if c.after.as_ref().is_none_or(|e| e.kind != "file") {
             continue;
         }
-        let cur = kura_detect::FileProfile::of(&new.read(&c.path, LIMIT)?);
+        let cur = detection::stored_profile(reader, &c.path)?;
         let f = kura_detect::judge_file(&c.path, prev.get(&c.path), &cur);
         if !f.is_empty() {
             out.insert(c.path.clone(), f);
@@ -65,15 +63,17 @@ fn findings(
 
 pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
-    let changes: Vec<_> = repo
-        .diff(&cmd.older, &cmd.newer)?
+    // One index load serves the diff and the findings.
+    let mut reader = repo.reader(&cmd.older)?;
+    let changes: Vec<_> = reader
+        .diff_with(&cmd.newer)?
         .into_iter()
         .filter(|c| c.change != ChangeKind::Unchanged)
         .collect();
     let found = if cmd.no_findings {
         HashMap::new()
     } else {
-        findings(&mut repo, cmd, &changes)?
+        findings(&mut reader, &cmd.newer, &changes)?
     };
     if ctx.global.json {
         let changes: Vec<_> = changes

@@ -12,8 +12,6 @@ use crate::context::Ctx;
 use crate::detection::{self, tree_path};
 use crate::exit::Outcome;
 
-const PREV_READ_LIMIT: u64 = 64 << 20;
-
 fn mtime_of(meta: &std::fs::Metadata) -> Option<String> {
     let t = jiff::Timestamp::try_from(meta.modified().ok()?).ok()?;
     Some(t.to_string())
@@ -88,10 +86,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
             match prev {
                 Some(p) => {
                     changes.modified.push(tp.clone());
-                    let old = reader
-                        .read(&p.path, PREV_READ_LIMIT)
-                        .ok()
-                        .map(|b| FileProfile::of(&b));
+                    let old = detection::stored_profile(&reader, &p.path).ok();
                     findings.extend(kura_detect::judge_file(&tp, old.as_ref(), &cur));
                 }
                 None => {
