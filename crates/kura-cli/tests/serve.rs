@@ -5,11 +5,14 @@ mod testenv;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use kura_testkit::browser::{
+    artifacts_dir, chromium, chromium_available, dump_dom, percent_encode,
+};
 use kura_testkit::ssmix::{PatientTruth, write_tree};
 use testenv::Env;
 
@@ -88,19 +91,6 @@ fn host_port(url: &str) -> &str {
         .unwrap_or_else(|| panic!("not an http://host:port/ URL: {url}"))
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, byte by byte.
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// One raw HTTP/1.1 GET (the target is sent verbatim); returns (status, body).
 fn get(addr: &str, target: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
@@ -124,45 +114,6 @@ fn get(addr: &str, target: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map_or(String::new(), |(_, b)| b.to_string());
     (status, body)
-}
-
-/// Runs Chromium headless with a fresh profile, bounded by coreutils `timeout`.
-fn chromium(profile: &Path, args: &[&str]) -> Output {
-    let out = Command::new("timeout")
-        .args(["--kill-after=10", "90", "chromium"])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--lang=ja",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("cannot run timeout/chromium");
-    assert!(
-        out.status.success(),
-        "chromium {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn dump_dom(profile: &Path, url: &str) -> String {
-    String::from_utf8_lossy(&chromium(profile, &["--dump-dom", url]).stdout).into_owned()
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).expect("mkdir test-artifacts");
-    dir
 }
 
 /// The patient whose page says the most: allergies, prescriptions and hidden (superseded or
@@ -216,9 +167,9 @@ fn serve_shows_snapshot_in_chromium_refuses_hostile_requests_and_audits_views() 
     }
 
     let t = telling_patient(&truth.patients);
-    if testenv::require_tool("chromium") {
+    if chromium_available("kura-cli serve") {
         let profile = env.path("chromium-profile");
-        let search = format!("{url}?q={}", pct(&t.name_hiragana));
+        let search = format!("{url}?q={}", percent_encode(&t.name_hiragana));
         let dom = dump_dom(&profile, &search);
         assert!(
             dom.contains(&t.id) && dom.contains(&t.name_kanji),
@@ -242,7 +193,7 @@ fn serve_shows_snapshot_in_chromium_refuses_hostile_requests_and_audits_views() 
         }
         assert!(dom.contains(&short), "banner lacks snapshot {short}: {dom}");
 
-        let png = artifacts().join("kura-serve-patient.png");
+        let png = artifacts_dir().join("kura-serve-patient.png");
         let _ = std::fs::remove_file(&png);
         chromium(
             &profile,
@@ -285,7 +236,7 @@ fn serve_shows_snapshot_in_chromium_refuses_hostile_requests_and_audits_views() 
             "the server stopped answering after {target:.80}"
         );
     }
-    let (status, body) = get(&addr, &format!("/?q={}", pct(&t.name_hiragana)));
+    let (status, body) = get(&addr, &format!("/?q={}", percent_encode(&t.name_hiragana)));
     assert_eq!(status, 200);
     assert!(body.contains(&t.id), "raw HTTP search lacks {}", t.id);
 

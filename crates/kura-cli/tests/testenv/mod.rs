@@ -143,22 +143,14 @@ pub fn listing(root: &Path) -> Vec<(PathBuf, u64)> {
         .collect()
 }
 
-/// Whether a required external tool exists; panics under KURA_REQUIRE_TOOLS=1, else says so loudly.
+/// Whether a required external tool is on PATH (the shared policy of kura-testkit: fails under
+/// KURA_REQUIRE_TOOLS=1, else says SKIPPED loudly).
 pub fn require_tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("KURA_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("required tool `{name}` is not installed: run scripts/test, which installs it");
-        }
-        eprintln!(
-            "!!!!! SKIPPED: `{name}` is not installed; this test did not run (scripts/test installs it) !!!!!"
-        );
-    }
-    found
+    kura_testkit::tools::available_or_skip(
+        kura_testkit::tools::on_path(name),
+        name,
+        "scripts/install-deps",
+    )
 }
 
 /// A small tmpfs mounted at `dir` (a disk that can fill up); unmounted on drop.

@@ -1,65 +1,15 @@
 //! Headless Chromium renders the pages: the DOM shows the data and a screenshot is written to
 //! `target/test-artifacts/viewer-patient.png`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use kura_testkit::browser::{
+    artifacts_dir, chromium, chromium_available, dump_dom, percent_encode,
+};
 
-use crate::support::{pct, start};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn chromium_available() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    if std::env::var("KURA_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!(
-            "{CHROMIUM} not found and KURA_REQUIRE_TOOLS=1: install it with `apt-get install chromium`"
-        );
-    }
-    eprintln!(
-        "\n*** SKIPPED: headless Chromium test: {CHROMIUM} not found (apt-get install chromium) ***\n"
-    );
-    false
-}
-
-/// Runs Chromium headless with a fresh profile, bounded by coreutils `timeout`.
-fn chromium(profile: &Path, args: &[&str]) -> Output {
-    let out = Command::new("timeout")
-        .args(["--kill-after=10", "90", CHROMIUM])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--lang=ja",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("cannot run timeout/chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::support::start;
 
 #[test]
 fn chromium_renders_search_and_patient_page() {
-    if !chromium_available() {
+    if !chromium_available("kura-viewer chromium_renders_search_and_patient_page") {
         return;
     }
     let s = start(vec![]);
@@ -77,17 +27,15 @@ fn chromium_renders_search_and_patient_page() {
         .unwrap();
 
     let profile = tempfile::tempdir().unwrap();
-    let search = format!("http://{}/?q={}", s.addr, pct(&t.name_hiragana));
-    let dom = String::from_utf8_lossy(&chromium(profile.path(), &["--dump-dom", &search]).stdout)
-        .into_owned();
+    let search = format!("http://{}/?q={}", s.addr, percent_encode(&t.name_hiragana));
+    let dom = dump_dom(profile.path(), &search);
     assert!(
         dom.contains(&t.id) && dom.contains(&t.name_kanji),
         "search DOM: {dom}"
     );
 
     let patient = format!("http://{}/patient/{}", s.addr, t.id);
-    let dom = String::from_utf8_lossy(&chromium(profile.path(), &["--dump-dom", &patient]).stdout)
-        .into_owned();
+    let dom = dump_dom(profile.path(), &patient);
     for x in t
         .allergies
         .iter()
@@ -97,7 +45,7 @@ fn chromium_renders_search_and_patient_page() {
         assert!(dom.contains(x.as_str()), "patient DOM lacks {x}");
     }
 
-    let png = artifacts().join("viewer-patient.png");
+    let png = artifacts_dir().join("viewer-patient.png");
     let _ = std::fs::remove_file(&png);
     let shot = format!("--screenshot={}", png.display());
     chromium(

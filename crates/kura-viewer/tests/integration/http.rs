@@ -2,19 +2,29 @@
 
 use kura_viewer::{ViewerUser, hash_password};
 
-use crate::support::{get, pct, post_form, raw, start};
+use kura_testkit::browser::percent_encode;
+
+use crate::support::{get, post_form, raw, start};
 
 #[test]
 fn search_by_hiragana_lists_the_patient() {
     let s = start(vec![]);
     let t = &s.truth.patients[3];
-    let r = get(s.addr, &format!("/?q={}", pct(&t.name_hiragana)), None);
+    let r = get(
+        s.addr,
+        &format!("/?q={}", percent_encode(&t.name_hiragana)),
+        None,
+    );
     assert_eq!(r.status, 200);
     assert!(r.body.contains(&t.id), "{}", r.body);
     assert!(r.body.contains(&t.name_kanji));
     let r = get(s.addr, &format!("/?q={}", &t.id[..8]), None);
     assert!(r.body.contains(&format!("/patient/{}", t.id)));
-    let r = get(s.addr, &format!("/?q={}", pct("存在しない名前")), None);
+    let r = get(
+        s.addr,
+        &format!("/?q={}", percent_encode("存在しない名前")),
+        None,
+    );
     assert!(r.body.contains("No patient matches"));
     assert!(s.log.entries().iter().any(|e| e[1] == "viewer.search"));
 }

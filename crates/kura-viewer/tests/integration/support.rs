@@ -160,15 +160,3 @@ pub fn post_form(addr: SocketAddr, target: &str, body: &str) -> Resp {
         .as_bytes(),
     )
 }
-
-pub fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
