@@ -80,6 +80,11 @@ pub struct Baseline {
     pub modified: ShareStats,
     /// Share of files deleted.
     pub deleted: ShareStats,
+    /// Backup intervals the judged change spans (0 and 1 both mean one). A snapshot judged
+    /// against an older clean generation carries the normal work of every interval in between,
+    /// so the limits grow with it.
+    #[serde(default)]
+    pub intervals: u32,
 }
 
 impl Baseline {
@@ -89,6 +94,18 @@ impl Baseline {
         self.modified.push(counts.modified as f64 / files);
         self.deleted
             .push(counts.deleted as f64 / (files + counts.deleted as f64));
+    }
+
+    /// The same baseline for a change that spans `intervals` backup intervals (see
+    /// [`Baseline::intervals`]).
+    pub fn spanning(mut self, intervals: u32) -> Self {
+        self.intervals = intervals;
+        self
+    }
+
+    /// Limit of one share over the intervals judged (normal work adds up, at most to all files).
+    fn scaled(&self, per_interval: f64) -> f64 {
+        (per_interval * f64::from(self.intervals.max(1))).min(1.0)
     }
 }
 
@@ -107,9 +124,11 @@ pub fn judge_rate(counts: &ChangeCounts, baseline: &Baseline) -> Vec<Finding> {
     let mut out = Vec::new();
     let files = counts.files.max(1) as f64;
     let m = counts.modified as f64 / files;
-    let lim = baseline
-        .modified
-        .limit(MODIFIED_FLOOR, MODIFIED_FLOOR_LEARNED);
+    let lim = baseline.scaled(
+        baseline
+            .modified
+            .limit(MODIFIED_FLOOR, MODIFIED_FLOOR_LEARNED),
+    );
     if counts.modified >= MIN_FILES && m > lim {
         out.push(Finding {
             path: String::new(),
@@ -123,7 +142,7 @@ pub fn judge_rate(counts: &ChangeCounts, baseline: &Baseline) -> Vec<Finding> {
         });
     }
     let d = counts.deleted as f64 / (files + counts.deleted as f64);
-    let lim = baseline.deleted.limit(DELETED_FLOOR, DELETED_FLOOR_LEARNED);
+    let lim = baseline.scaled(baseline.deleted.limit(DELETED_FLOOR, DELETED_FLOOR_LEARNED));
     if counts.deleted >= MIN_FILES && d > lim {
         out.push(Finding {
             path: String::new(),
@@ -162,6 +181,20 @@ mod tests {
         let f = judge_rate(&counts(10_000, 400), &b);
         assert_eq!(f.len(), 1);
         assert!(f[0].score <= 0.7);
+    }
+
+    #[test]
+    fn work_of_several_intervals_is_judged_against_as_many_limits() {
+        let mut b = Baseline::default();
+        for m in [300, 500, 400, 600] {
+            b.learn(&counts(10_000, m));
+        }
+        // Four days of ordinary work seen at once, against a four-day-old clean generation.
+        let piled_up = counts(10_000, 1_800);
+        assert_eq!(judge_rate(&piled_up, &b).len(), 1, "one interval: unusual");
+        assert!(judge_rate(&piled_up, &b.clone().spanning(4)).is_empty());
+        // A burst far beyond four days of work still counts.
+        assert_eq!(judge_rate(&counts(10_000, 9_000), &b.spanning(4)).len(), 1);
     }
 
     #[test]

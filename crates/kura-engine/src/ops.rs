@@ -263,12 +263,25 @@ pub struct ForgetReport {
     pub packs_removed: u64,
 }
 
-fn protection(snap: &SnapshotFile, newest_clean: Option<&SnapshotFile>) -> Option<&'static str> {
+/// Newest clean snapshot among `snaps`.
+fn newest_clean<'a>(snaps: impl IntoIterator<Item = &'a SnapshotFile>) -> Option<&'a SnapshotFile> {
+    snaps
+        .into_iter()
+        .filter(|s| crate::snapshots::verdict_of(s) == crate::Verdict::Clean)
+        .max_by(|a, b| a.time.cmp(&b.time))
+}
+
+/// Why a snapshot is kept whatever the policy says. `newest_clean` holds the newest clean
+/// snapshot of the whole repository (what `latest-clean` resolves to) and of the snapshot's own
+/// source: while an attack on that source is unresolved, later snapshots of it are suspicious,
+/// so its newest clean one is the generation recovery starts from, even when another source
+/// has a newer clean snapshot.
+fn protection(snap: &SnapshotFile, newest_clean: &[Option<&SnapshotFile>]) -> Option<&'static str> {
     let info = info_of(snap);
     if info.legal_hold {
         return Some("legal hold");
     }
-    if newest_clean.is_some_and(|c| c.id == snap.id) {
+    if newest_clean.iter().flatten().any(|c| c.id == snap.id) {
         return Some("newest clean generation");
     }
     match info.verdict {
@@ -490,7 +503,8 @@ impl Repo {
     }
 
     /// Apply a retention policy. Never removes a suspicious or pending snapshot, a snapshot under
-    /// legal hold, or the newest clean snapshot; refuses a plan that would keep nothing.
+    /// legal hold, or the newest clean snapshot (of the repository and of each source); refuses a
+    /// plan that would keep nothing.
     pub fn forget(
         &mut self,
         policy: &KeepPolicy,
@@ -501,10 +515,7 @@ impl Repo {
             return Err(Error::Invalid("no retention rule given: set at least one --keep-* option (or [retention] in kura.toml)".into()));
         }
         let snaps = self.all_snapshot_files()?;
-        let newest_clean = snaps
-            .iter()
-            .filter(|s| crate::snapshots::verdict_of(s) == crate::Verdict::Clean)
-            .max_by(|a, b| a.time.cmp(&b.time));
+        let newest_clean_overall = newest_clean(&snaps);
         let now = rustic_core::jiff::Zoned::now();
         let grouped = rustic_core::Grouped::from_items(
             snaps.clone(),
@@ -514,6 +525,8 @@ impl Repo {
         let mut decisions = Vec::new();
         let mut policy_keeps_any = false;
         for group in grouped.groups {
+            let group_clean = newest_clean(&group.items).cloned();
+            let protected = [newest_clean_overall, group_clean.as_ref()];
             for fs in keep
                 .apply(group.items, &now)
                 .ctx("applying the retention policy")?
@@ -524,7 +537,7 @@ impl Repo {
                     keep: fs.keep,
                     reasons: fs.reasons,
                 };
-                if let Some(why) = protection(&fs.snapshot, newest_clean) {
+                if let Some(why) = protection(&fs.snapshot, &protected) {
                     d.keep = true;
                     d.reasons.push(why.into());
                 }

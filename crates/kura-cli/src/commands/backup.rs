@@ -50,18 +50,28 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
 
     let mut judgement = None;
     if detect {
-        let (j, counts) = detection::judge_backup(&mut repo, &snap, collector.take(), &history)?;
+        let judged = detection::judge_backup(&mut repo, &snap, collector.take(), &history)?;
         snap = repo.set_verdict(
             &snap.id,
-            detection::engine_verdict(j.verdict),
-            detection::verdict_document(&j, &counts),
+            detection::engine_verdict(judged.judgement.verdict),
+            detection::verdict_document(&judged),
         )?;
         ctx.note("snapshot", &snap.id);
         ctx.note("verdict", snap.verdict);
-        judgement = Some(j);
+        ctx.note(
+            "baseline",
+            judged.against.clean.as_ref().map(|c| c.id.clone()),
+        );
+        judgement = Some(judged);
     }
     warn_if_disk_nearly_full(ctx, &repo);
     let counts = snap.counts.clone().unwrap_or_default();
+    let baseline = judgement
+        .as_ref()
+        .and_then(|j| j.against.clean.as_ref())
+        .map(|c| c.id.clone());
+    let remaining = judgement.as_ref().map_or(0, |j| j.remaining);
+    let judgement = judgement.map(|j| j.judgement);
     let findings = judgement
         .as_ref()
         .map(|j| j.findings.clone())
@@ -71,9 +81,11 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             "snapshot_id": snap.id,
             "short_id": snap.short_id,
             "parent": snap.parent,
+            "baseline": baseline,
             "time": snap.time,
             "verdict": snap.verdict,
             "reasons": judgement.as_ref().map(|j| j.reasons.clone()).unwrap_or_default(),
+            "remaining": remaining,
             "findings": findings,
             "unreadable": report.unreadable,
             "files_new": counts.files_new,
@@ -104,6 +116,18 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             crate::output::bytes(counts.data_added_packed),
             report.duration_secs
         ));
+        let parent = snap
+            .parent
+            .as_ref()
+            .and_then(|p| history.iter().find(|s| &s.id == p));
+        if snap.verdict == Verdict::Clean
+            && let Some(p) = parent.filter(|p| p.verdict == Verdict::Suspicious)
+        {
+            ctx.say(format!(
+                "the tree no longer holds what made snapshot {} suspicious: {} is the new latest-clean",
+                p.short_id, snap.short_id
+            ));
+        }
     }
     if let Some(j) = judgement
         .as_ref()

@@ -102,7 +102,14 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
             changes.deleted.push((path, e.size));
         }
     }
-    let judgement = kura_detect::judge_snapshot(findings, &changes, &detection::baseline(&history));
+    // Normal work since the snapshot compared with adds up over the backups taken after it.
+    let since = history
+        .iter()
+        .skip_while(|s| s.id != base.id)
+        .filter(|s| s.hostname == base.hostname && s.paths == base.paths)
+        .count();
+    let baseline = detection::baseline(&history).spanning(u32::try_from(since).unwrap_or(u32::MAX));
+    let judgement = kura_detect::judge_snapshot(findings, &changes, &baseline);
     Ok((judgement, base.short_id))
 }
 
