@@ -95,6 +95,37 @@ pub enum Command {
     /// Read-only continuity viewer of SS-MIX2 patient data in the last clean backup.
     #[command(after_help = EXIT_STATUS)]
     Serve(ServeCmd),
+    /// Timed ransomware recovery exercise on a sandbox: start, hint, check.
+    #[command(after_help = TRAIN_EXIT_STATUS, subcommand)]
+    Train(TrainCmd),
+}
+
+const TRAIN_EXIT_STATUS: &str = "EXIT STATUS\n  0  done (`check`: the exercise is passed)\n  1  error, or `check`: not passed yet (the mistakes are listed)";
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCmd {
+    /// Build a sandbox in DIR (empty or new): a hospital share, days of backups, an offline disk,
+    /// and a simulated attack on the sandbox only; print the briefing. Nothing outside DIR is touched.
+    Start {
+        /// The sandbox folder (must be empty or not exist).
+        dir: PathBuf,
+        /// fast, dormant or offline-disk.
+        #[arg(long, default_value = "fast")]
+        scenario: String,
+        /// Seed of the generated share and attack (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// The next hint (counted in the score).
+    Hint {
+        /// The sandbox folder.
+        dir: PathBuf,
+    },
+    /// Grade the restore in DIR/restore: the right generation, nothing encrypted, time and hints.
+    Check {
+        /// The sandbox folder.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -343,6 +374,24 @@ pub struct BackupCmd {
     /// Host name to record.
     #[arg(long)]
     pub host: Option<String>,
+    /// Record this time instead of now (RFC 3339, or `YYYY-MM-DD HH:MM:SS` in local time), as
+    /// restic's `--time`.
+    #[arg(long, value_parser = parse_time)]
+    pub time: Option<jiff::Timestamp>,
+}
+
+/// A point in time: RFC 3339 (`2026-11-30T02:00:00+09:00`) or local civil time.
+fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    s.parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            format!("{s:?} is not a time: use 2026-11-30T02:00:00+09:00 or \"2026-11-30 02:00:00\"")
+        })
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,9 @@ pub struct BackupRequest {
     pub initial_verdict: Option<Verdict>,
     /// Ignore the parent: read every file.
     pub force_full: bool,
+    /// Record this time instead of now (restic's `backup --time`, e.g. for imports and the
+    /// backdated generations of a training sandbox).
+    pub time: Option<jiff::Timestamp>,
     /// kura's document stored in the snapshot description (`{"kura": …}`), e.g. the audit
     /// checkpoint; encrypted with the repository and carried along by every copy.
     pub document: Option<serde_json::Value>,
@@ -272,6 +275,12 @@ impl Repo {
         let mut snap_opts = SnapshotOptions::default()
             .host(req.host.clone())
             .description(description);
+        if let Some(t) = req.time {
+            // rustic_core re-exports its own jiff; cross over by Unix time.
+            let t = rustic_core::jiff::Timestamp::new(t.as_second(), t.subsec_nanosecond())
+                .map_err(|e| Error::Invalid(format!("backup time {t} is out of range: {e}")))?;
+            snap_opts = snap_opts.time(t.to_zoned(rustic_core::jiff::tz::TimeZone::system()));
+        }
         let mut tags: Vec<String> = req.tags.clone();
         if let Some(v) = req.initial_verdict
             && v != Verdict::Unknown

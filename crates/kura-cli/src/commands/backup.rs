@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         // mistaken for a clean one.
         initial_verdict: detect.then_some(Verdict::Pending),
         force_full: cmd.force,
+        time: cmd.time,
         document: Some(
             json!({ "audit_checkpoint": ctx.audit_log().and_then(|l| Ok(l.head()?)).ok() }),
         ),

@@ -14,6 +14,7 @@ mod scan;
 mod serve;
 pub mod snapshots;
 mod status;
+mod train;
 mod verdict;
 
 use anyhow::Result;
@@ -43,6 +44,9 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Scan(_) => "scan",
         Command::Canary(_) => "canary",
         Command::Hold(_) => "legal_hold",
+        Command::Train(crate::cli::TrainCmd::Start { .. }) => "train.start",
+        Command::Train(crate::cli::TrainCmd::Hint { .. }) => "train.hint",
+        Command::Train(crate::cli::TrainCmd::Check { .. }) => "train.check",
     }
 }
 
@@ -103,5 +107,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Hold(c) => verdict::hold(ctx, &c),
         Command::Scan(c) => scan::run(ctx, &c),
         Command::Canary(c) => scan::canary(ctx, &c),
+        Command::Train(c) => train::run(ctx, &c),
     }
 }
