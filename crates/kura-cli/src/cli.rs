@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok · 1 error · 3 snapshot saved but some files could not be read · 4 snapshot saved \
-and judged suspicious · 10 repository not found · 11 repository busy · 12 wrong password";
+and judged suspicious · 5 done, but the audit record could not be written · 10 repository not found · \
+11 repository busy · 12 wrong password";
 
 /// kura (蔵): ransomware-resilient backup, detection and recovery for hospitals.
 #[derive(Debug, Parser)]
@@ -95,6 +96,23 @@ pub enum Command {
     /// Read-only continuity viewer of SS-MIX2 patient data in the last clean backup.
     #[command(after_help = EXIT_STATUS)]
     Serve(ServeCmd),
+    /// Print a shell completion script: `kura completions bash > /etc/bash_completion.d/kura`.
+    Completions(CompletionsCmd),
+    /// Write the manual pages (kura.1 and kura-COMMAND.1) into a folder.
+    Man(ManCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsCmd {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManCmd {
+    /// Folder to write the pages into (e.g. /usr/local/share/man/man1).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -226,8 +244,15 @@ pub enum RemoteCmd {
         snapshot: String,
         #[arg(long, short = 't')]
         target: PathBuf,
+        /// Restore only this path inside the snapshot (kept under its folders, as a full restore).
         #[arg(long)]
         include: Option<String>,
+        /// What to do with files that already exist in the target.
+        #[arg(long, value_enum, default_value = "always")]
+        overwrite: OverwriteArg,
+        /// Only count what would be written; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -319,9 +344,13 @@ pub const SNAP_HELP: &str = "snapshot: id prefix, `latest` or `latest-clean`";
 
 #[derive(Debug, Args)]
 pub struct InitCmd {
-    /// Also write a commented example configuration to this file (refuses to overwrite).
+    /// Also write a configuration to this file (refuses to overwrite): this repository, the
+    /// password file in use and the --source paths, with everything else as commented examples.
     #[arg(long)]
     pub write_config: Option<PathBuf>,
+    /// A path to back up, written as `sources` into the --write-config file (repeatable).
+    #[arg(long = "source", value_name = "PATH")]
+    pub sources: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +372,9 @@ pub struct BackupCmd {
     /// Host name to record.
     #[arg(long)]
     pub host: Option<String>,
+    /// Read everything and count what would be added; write nothing (no snapshot, no verdict).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -354,6 +386,9 @@ pub struct LsCmd {
     pub snapshot: String,
     /// Only this path inside the snapshot.
     pub path: Option<String>,
+    /// Long listing: type and permissions, size in bytes, modification time (local), name.
+    #[arg(short = 'l', long)]
+    pub long: bool,
 }
 
 #[derive(Debug, Args)]
@@ -371,12 +406,41 @@ pub struct DiffCmd {
 pub struct RestoreCmd {
     #[arg(help = SNAP_HELP)]
     pub snapshot: String,
-    /// Directory to restore into (created if missing).
+    /// Folder to restore into (created if missing). Files land at TARGET/<path in the snapshot>.
     #[arg(long, short = 't')]
     pub target: PathBuf,
-    /// Restore only this path inside the snapshot.
+    /// Restore only this path (file or folder) inside the snapshot, under its parent folders,
+    /// the same layout as a full restore.
     #[arg(long)]
     pub include: Option<String>,
+    /// What to do with files that already exist in the target: always (rewrite any whose
+    /// content differs), if-changed (size or time differ), if-newer (the snapshot's is newer),
+    /// never.
+    #[arg(long, value_enum, default_value = "always")]
+    pub overwrite: OverwriteArg,
+    /// Only count what would be written, overwritten and skipped; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// restic's `--overwrite` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OverwriteArg {
+    Always,
+    IfChanged,
+    IfNewer,
+    Never,
+}
+
+impl From<OverwriteArg> for kura_engine::Overwrite {
+    fn from(a: OverwriteArg) -> Self {
+        match a {
+            OverwriteArg::Always => Self::Always,
+            OverwriteArg::IfChanged => Self::IfChanged,
+            OverwriteArg::IfNewer => Self::IfNewer,
+            OverwriteArg::Never => Self::Never,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -30,8 +30,8 @@ pub mod store;
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
 pub use error::{Error, Result};
 pub use ops::{
-    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, RestoreReport,
-    SnapshotReader, TreeEntry,
+    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, Overwrite,
+    RestoreOptions, RestoreReport, SnapshotReader, TreeEntry,
 };
 pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_progress};
 pub use repo::{Location, LockMode, Repo, RepoLock};
