@@ -38,6 +38,13 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Average upload limit to remotes in KiB/s (`remote push`; also `limit_upload` in kura.toml).
+    #[arg(long, value_name = "KIB_S", global = true)]
+    pub limit_upload: Option<u64>,
+    /// Average download limit from remotes in KiB/s (`remote restore`, `remote verify
+    /// --read-data`; also `limit_download` in kura.toml).
+    #[arg(long, value_name = "KIB_S", global = true)]
+    pub limit_download: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,10 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     #[serde(default)]
     pub viewer: ViewerSection,
+    /// Average upload limit to remotes, KiB/s (`--limit-upload` overrides).
+    pub limit_upload: Option<u64>,
+    /// Average download limit from remotes, KiB/s (`--limit-download` overrides).
+    pub limit_download: Option<u64>,
     /// Alert channels (syslog, smtp, webhook), one `[[channel]]` table each.
     #[serde(default, rename = "channel")]
     pub channels: Vec<kura_audit::ChannelConfig>,
@@ -213,6 +217,9 @@ mod tests {
     fn example_config_parses() {
         let cfg = FileConfig::parse(EXAMPLE, Path::new("examples/kura.toml")).unwrap();
         assert!(cfg.retention.is_some());
+        let uncommented = EXAMPLE.replace("# limit_upload", "limit_upload");
+        let cfg = FileConfig::parse(&uncommented, Path::new("examples/kura.toml")).unwrap();
+        assert_eq!(cfg.limit_upload, Some(2048));
         assert!(!cfg.backup.sources.is_empty());
     }
 

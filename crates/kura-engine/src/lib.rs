@@ -26,6 +26,7 @@ mod progress;
 mod repo;
 mod snapshots;
 pub mod store;
+mod throttle;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
 pub use error::{Error, Result};
@@ -37,6 +38,7 @@ pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_
 pub use repo::{Location, LockMode, Repo, RepoLock};
 pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
 pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
+pub use throttle::{Pacer, Throttled};
 
 /// Tell rustic_core's `log` output where to go is the binary's business; this names its target
 /// prefix so the binary can filter it.

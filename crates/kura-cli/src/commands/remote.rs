@@ -56,6 +56,16 @@ fn connect(rec: &RemoteRecord) -> Result<Arc<S3LockStore>> {
 
 fn open_remote(ctx: &Ctx, store: &Arc<S3LockStore>) -> Result<Repo> {
     let store: Arc<dyn ObjectStore> = store.clone();
+    // The hospital's uplink is shared: pace transfers to the configured averages.
+    let up = ctx.global.limit_upload.or(ctx.config.limit_upload);
+    let down = ctx.global.limit_download.or(ctx.config.limit_download);
+    let store: Arc<dyn ObjectStore> = if up.is_some() || down.is_some() {
+        ctx.note("limit_upload_kib", up);
+        ctx.note("limit_download_kib", down);
+        Arc::new(kura_engine::Throttled::new(store, up, down))
+    } else {
+        store
+    };
     Ok(Repo::open(
         Location::Store(store),
         &ctx.password()?,
