@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -127,7 +128,8 @@ impl EventStore {
 
     /// Opens the event list with another clock (tests).
     pub fn open_with(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create event directory", dir, e))?;
+        crate::log::create_private_dir(dir)
+            .map_err(|e| Error::io("create event directory", dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = open_lock_file(&lock_path)?;
         Ok(Self {
@@ -324,6 +326,7 @@ impl EventStore {
         f: impl FnOnce(&mut BTreeMap<u64, Event>) -> Result<(Vec<Change>, T)>,
     ) -> Result<T> {
         let mut file = OpenOptions::new()
+            .mode(crate::log::PRIVATE_FILE)
             .create(true)
             .truncate(false)
             .read(true)

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -158,9 +159,22 @@ struct Tail {
     torn: Option<Vec<u8>>,
 }
 
+/// Mode of every file this crate creates: who viewed which patient is personal information
+/// (MHLW guideline: access logs are access-restricted), so only the owner may read it.
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
+
+/// Create `dir` (and missing parents) readable by the owner only (0700).
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Opens (creating if needed, never truncating) the lock file at `path`, to `flock` it.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
     OpenOptions::new()
+        .mode(PRIVATE_FILE)
         .create(true)
         .truncate(false)
         .read(true)
@@ -187,7 +201,7 @@ impl AuditLog {
 
     /// Opens (creating if needed) the audit log in `dir`.
     pub fn open_with(dir: &Path, options: AuditOptions) -> Result<AuditLog> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create audit directory", dir, e))?;
+        create_private_dir(dir).map_err(|e| Error::io("create audit directory", dir, e))?;
         let lock = open_lock_file(&dir.join(LOCK_FILE))?;
         Ok(AuditLog {
             dir: dir.to_path_buf(),
@@ -405,6 +419,7 @@ impl Writer<'_> {
             };
             self.sync()?;
             let file = OpenOptions::new()
+                .mode(PRIVATE_FILE)
                 .create_new(true)
                 .append(true)
                 .open(&next.path)

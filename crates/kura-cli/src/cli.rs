@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok · 1 error · 3 snapshot saved but some files could not be read · 4 snapshot saved \
-and judged suspicious · 10 repository not found · 11 repository busy · 12 wrong password";
+and judged suspicious · 5 done, but the audit record could not be written · 10 repository not found · \
+11 repository busy · 12 wrong password";
 
 /// kura (蔵): ransomware-resilient backup, detection and recovery for hospitals.
 #[derive(Debug, Parser)]
@@ -37,6 +38,13 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Average upload limit to remotes in KiB/s (`remote push`; also `limit_upload` in kura.toml).
+    #[arg(long, value_name = "KIB_S", global = true)]
+    pub limit_upload: Option<u64>,
+    /// Average download limit from remotes in KiB/s (`remote restore`, `remote verify
+    /// --read-data`; also `limit_download` in kura.toml).
+    #[arg(long, value_name = "KIB_S", global = true)]
+    pub limit_download: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +106,23 @@ pub enum Command {
     /// Timed ransomware recovery exercise on a sandbox: start, hint, check.
     #[command(after_help = TRAIN_EXIT_STATUS, subcommand)]
     Train(TrainCmd),
+    /// Print a shell completion script: `kura completions bash > /etc/bash_completion.d/kura`.
+    Completions(CompletionsCmd),
+    /// Write the manual pages (kura.1 and kura-COMMAND.1) into a folder.
+    Man(ManCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsCmd {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManCmd {
+    /// Folder to write the pages into (e.g. /usr/local/share/man/man1).
+    pub dir: PathBuf,
 }
 
 const TRAIN_EXIT_STATUS: &str = "EXIT STATUS\n  0  done (`check`: the exercise is passed)\n  1  error, or `check`: not passed yet (the mistakes are listed)";
@@ -257,8 +282,15 @@ pub enum RemoteCmd {
         snapshot: String,
         #[arg(long, short = 't')]
         target: PathBuf,
+        /// Restore only this path inside the snapshot (kept under its folders, as a full restore).
         #[arg(long)]
         include: Option<String>,
+        /// What to do with files that already exist in the target.
+        #[arg(long, value_enum, default_value = "always")]
+        overwrite: OverwriteArg,
+        /// Only count what would be written; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -350,9 +382,13 @@ pub const SNAP_HELP: &str = "snapshot: id prefix, `latest` or `latest-clean`";
 
 #[derive(Debug, Args)]
 pub struct InitCmd {
-    /// Also write a commented example configuration to this file (refuses to overwrite).
+    /// Also write a configuration to this file (refuses to overwrite): this repository, the
+    /// password file in use and the --source paths, with everything else as commented examples.
     #[arg(long)]
     pub write_config: Option<PathBuf>,
+    /// A path to back up, written as `sources` into the --write-config file (repeatable).
+    #[arg(long = "source", value_name = "PATH")]
+    pub sources: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +410,9 @@ pub struct BackupCmd {
     /// Host name to record.
     #[arg(long)]
     pub host: Option<String>,
+    /// Read everything and count what would be added; write nothing (no snapshot, no verdict).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Record this time instead of now (RFC 3339, or `YYYY-MM-DD HH:MM:SS` in local time), as
     /// restic's `--time`.
     #[arg(long, value_parser = parse_time)]
@@ -403,6 +442,9 @@ pub struct LsCmd {
     pub snapshot: String,
     /// Only this path inside the snapshot.
     pub path: Option<String>,
+    /// Long listing: type and permissions, size in bytes, modification time (local), name.
+    #[arg(short = 'l', long)]
+    pub long: bool,
 }
 
 #[derive(Debug, Args)]
@@ -420,12 +462,41 @@ pub struct DiffCmd {
 pub struct RestoreCmd {
     #[arg(help = SNAP_HELP)]
     pub snapshot: String,
-    /// Directory to restore into (created if missing).
+    /// Folder to restore into (created if missing). Files land at TARGET/<path in the snapshot>.
     #[arg(long, short = 't')]
     pub target: PathBuf,
-    /// Restore only this path inside the snapshot.
+    /// Restore only this path (file or folder) inside the snapshot, under its parent folders,
+    /// the same layout as a full restore.
     #[arg(long)]
     pub include: Option<String>,
+    /// What to do with files that already exist in the target: always (rewrite any whose
+    /// content differs), if-changed (size or time differ), if-newer (the snapshot's is newer),
+    /// never.
+    #[arg(long, value_enum, default_value = "always")]
+    pub overwrite: OverwriteArg,
+    /// Only count what would be written, overwritten and skipped; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// restic's `--overwrite` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OverwriteArg {
+    Always,
+    IfChanged,
+    IfNewer,
+    Never,
+}
+
+impl From<OverwriteArg> for kura_engine::Overwrite {
+    fn from(a: OverwriteArg) -> Self {
+        match a {
+            OverwriteArg::Always => Self::Always,
+            OverwriteArg::IfChanged => Self::IfChanged,
+            OverwriteArg::IfNewer => Self::IfNewer,
+            OverwriteArg::Never => Self::Never,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,10 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     #[serde(default)]
     pub viewer: ViewerSection,
+    /// Average upload limit to remotes, KiB/s (`--limit-upload` overrides).
+    pub limit_upload: Option<u64>,
+    /// Average download limit from remotes, KiB/s (`--limit-download` overrides).
+    pub limit_download: Option<u64>,
     /// Alert channels (syslog, smtp, webhook), one `[[channel]]` table each.
     #[serde(default, rename = "channel")]
     pub channels: Vec<kura_audit::ChannelConfig>,
@@ -72,6 +76,39 @@ pub struct DetectSection {
 /// The example written by `kura init --write-config`.
 pub const EXAMPLE: &str = include_str!("../../../examples/kura.toml");
 
+/// The configuration `kura init --write-config` writes: the repository just created, the
+/// password file and sources in use, and everything else of [`EXAMPLE`] as commented examples.
+pub fn written(repository: &str, password_file: Option<&Path>, sources: &[PathBuf]) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    for line in EXAMPLE.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        let new = if line.starts_with('#') || line.trim().is_empty() || line == "[backup]" {
+            line.to_string()
+        } else if key == "repository" {
+            format!("repository = {}", quote(repository))
+        } else if key == "password_file" {
+            match password_file {
+                Some(p) => format!("password_file = {}", quote(&p.display().to_string())),
+                None => format!(
+                    "# (the password came from KURA_PASSWORD; to run unattended, put it in a file)\n# {line}"
+                ),
+            }
+        } else if key == "sources" && !sources.is_empty() {
+            let list: Vec<String> = sources
+                .iter()
+                .map(|p| quote(&p.display().to_string()))
+                .collect();
+            format!("sources = [{}]", list.join(", "))
+        } else {
+            format!("# {line}")
+        };
+        out.push_str(&new);
+        out.push('\n');
+    }
+    out
+}
+
 impl FileConfig {
     /// Parse a configuration text.
     pub fn parse(text: &str, origin: &Path) -> Result<FileConfig> {
@@ -111,13 +148,24 @@ impl FileConfig {
     }
 }
 
-/// kura's state directory (audit log, events).
+/// kura's state directory (audit log, events): `state_dir` in kura.toml, else $KURA_STATE_DIR,
+/// else systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/kura, else ~/.local/state/kura.
 pub fn state_dir(config: &FileConfig) -> Result<PathBuf> {
     if let Some(d) = &config.state_dir {
         return Ok(d.clone());
     }
     if let Some(d) = std::env::var_os("KURA_STATE_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
+    }
+    // systemd's StateDirectory= (the shipped units set StateDirectory=kura).
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Ok(PathBuf::from(first));
     }
     if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d).join("kura"));
@@ -169,7 +217,30 @@ mod tests {
     fn example_config_parses() {
         let cfg = FileConfig::parse(EXAMPLE, Path::new("examples/kura.toml")).unwrap();
         assert!(cfg.retention.is_some());
+        let uncommented = EXAMPLE.replace("# limit_upload", "limit_upload");
+        let cfg = FileConfig::parse(&uncommented, Path::new("examples/kura.toml")).unwrap();
+        assert_eq!(cfg.limit_upload, Some(2048));
         assert!(!cfg.backup.sources.is_empty());
+    }
+
+    #[test]
+    fn written_config_has_the_real_values_and_parses() {
+        let text = written(
+            "/data/kura repo",
+            Some(Path::new("/etc/kura/pw")),
+            &[PathBuf::from("/srv/a"), PathBuf::from("/srv/b \"q\"")],
+        );
+        let cfg = FileConfig::parse(&text, Path::new("k.toml")).unwrap();
+        assert_eq!(cfg.repository.as_deref(), Some("/data/kura repo"));
+        assert_eq!(
+            cfg.password_file.as_deref(),
+            Some(Path::new("/etc/kura/pw"))
+        );
+        assert_eq!(cfg.backup.sources.len(), 2);
+        assert!(cfg.retention.is_none() && cfg.channels.is_empty());
+        assert!(text.contains("# [retention]"));
+        let bare = FileConfig::parse(&written("/r", None, &[]), Path::new("k.toml")).unwrap();
+        assert!(bare.password_file.is_none() && bare.backup.sources.is_empty());
     }
 
     #[test]

@@ -87,11 +87,27 @@ impl Ctx {
         outcome: kura_audit::Outcome,
         details: serde_json::Value,
     ) {
+        let _ = self.try_audit(action, target, outcome, details);
+    }
+
+    /// Append one audit record; a failure is reported on stderr and returned.
+    pub fn try_audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: kura_audit::Outcome,
+        details: serde_json::Value,
+    ) -> Result<()> {
         let entry = kura_audit::Entry::new(kura_audit::current_actor(), action, target, outcome)
             .with_details(details);
-        if let Err(e) = self.audit_log().and_then(|log| Ok(log.append(entry)?)) {
-            eprintln!("kura: warning: could not write the audit log: {e:#}");
+        let result = self.audit_log().and_then(|log| Ok(log.append(entry)?));
+        if let Err(e) = &result {
+            eprintln!(
+                "kura: error: could not write the audit log: {}",
+                crate::exit::one_line(e)
+            );
         }
+        result.map(|_| ())
     }
 
     /// Raise an event unless one of the same kind about the same subject (`key`) is still open,
@@ -119,7 +135,7 @@ impl Ctx {
         details: serde_json::Value,
     ) {
         let result = self.events().and_then(|store| {
-            let ev = store.raise(kind, severity, message, details)?;
+            let ev = store.raise(kind, severity, message, details.clone())?;
             if !self.config.channels.is_empty() {
                 let log = self.audit_log().ok();
                 let report = store.deliver(
@@ -140,7 +156,38 @@ impl Ctx {
             Ok(())
         });
         if let Err(e) = result {
-            eprintln!("kura: warning: could not record event {kind}: {e:#}");
+            eprintln!(
+                "kura: warning: could not record event {kind}: {}",
+                crate::exit::one_line(&e)
+            );
+            // The event list is unusable (e.g. the state dir is not writable): still tell the
+            // channels, which is all that can be done.
+            if !self.config.channels.is_empty() {
+                let event = kura_audit::Event {
+                    id: 0,
+                    kind: kind.to_string(),
+                    severity,
+                    message: message.to_string(),
+                    details,
+                    host: rustix::system::uname()
+                        .nodename()
+                        .to_string_lossy()
+                        .into_owned(),
+                    time_utc: jiff::Timestamp::now(),
+                    state: kura_audit::EventState::New,
+                    acknowledged: None,
+                    closed: None,
+                    deliveries: Vec::new(),
+                };
+                let report = kura_audit::deliver(&self.config.channels, &event, None);
+                for failed in report.failed() {
+                    eprintln!(
+                        "kura: warning: alert {kind} not delivered to {}: {}",
+                        failed.channel,
+                        failed.error.as_deref().unwrap_or("unknown error")
+                    );
+                }
+            }
         }
     }
 
@@ -199,6 +246,8 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in logs, journald or files: only on a terminal.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .try_init();

@@ -16,6 +16,9 @@ pub enum Code {
     Unreadable = 3,
     /// Snapshot saved and judged suspicious (or a scan found an attack).
     Suspicious = 4,
+    /// The command did its work, but its audit record could not be written (a gap in the
+    /// audit log is what an attacker wants, so it must not look like success).
+    AuditFailed = 5,
     /// Repository not found.
     NoRepository = 10,
     /// Repository busy (locked by another kura process).
@@ -35,6 +38,8 @@ pub enum Outcome {
     Suspicious,
     /// Done, but a verification failed (check found errors).
     Failed,
+    /// Done, but the audit record could not be written.
+    AuditFailed,
 }
 
 pub fn code_of_outcome(o: Outcome) -> ExitCode {
@@ -43,6 +48,7 @@ pub fn code_of_outcome(o: Outcome) -> ExitCode {
         Outcome::Unreadable => Code::Unreadable,
         Outcome::Suspicious => Code::Suspicious,
         Outcome::Failed => Code::Error,
+        Outcome::AuditFailed => Code::AuditFailed,
     } as u8)
 }
 
@@ -70,13 +76,30 @@ pub fn is_denied(err: &anyhow::Error) -> bool {
     code_of_error(err) == Code::WrongPassword
 }
 
+/// The error and its causes on one line, each cause once: libraries often put their cause in
+/// their own message too, and `{:#}` would then print it twice.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Print the error once (one line; JSON on stdout with `--json`) and return its exit code.
 pub fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let code = code_of_error(err);
     if code == Code::Ok {
         return ExitCode::SUCCESS;
     }
-    let message = format!("{err:#}").replace('\n', " ");
+    let message = one_line(err);
     if json {
         let doc = serde_json::json!({ "error": message, "exit_code": code as u8 });
         println!("{doc}");
@@ -106,6 +129,37 @@ mod tests {
         });
         assert_eq!(code_of_error(&e), Code::Busy);
         assert_eq!(code_of_error(&anyhow::anyhow!("other")), Code::Error);
+    }
+
+    #[test]
+    fn causes_are_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = anyhow::Error::new(kura_engine::Error::Source {
+            path: "/x".into(),
+            reason: "gone".into(),
+        })
+        .context("backing up");
+        assert_eq!(
+            one_line(&e),
+            "backing up: backup source /x cannot be used: gone"
+        );
+        #[derive(Debug)]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read /p: {}", self.source)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let text = io.to_string();
+        let e = anyhow::Error::new(Wrapped { source: io });
+        assert_eq!(one_line(&e), format!("cannot read /p: {text}"));
     }
 
     #[test]

@@ -21,6 +21,19 @@ pub fn local_time(rfc3339: &str) -> String {
     }
 }
 
+/// `n` and the noun, in the plural unless `n` is 1 ("1 snapshot", "2 snapshots").
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("{n} {noun}"),
+        (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") => {
+            format!("{n} {noun}es")
+        }
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// Bytes for humans.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -44,5 +57,15 @@ mod tests {
         assert_eq!(super::bytes(12), "12 B");
         assert_eq!(super::bytes(1536), "1.5 KiB");
         assert_eq!(super::bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+
+    #[test]
+    fn counts_are_pluralised() {
+        assert_eq!(super::count(1u64, "snapshot"), "1 snapshot");
+        assert_eq!(super::count(0u64, "snapshot"), "0 snapshots");
+        assert_eq!(super::count(2u64, "entry"), "2 entries");
+        assert_eq!(super::count(2u64, "day"), "2 days");
+        assert_eq!(super::count(3u64, "pass"), "3 passes");
+        assert_eq!(super::count(1u64, "file"), "1 file");
     }
 }

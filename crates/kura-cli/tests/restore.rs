@@ -54,7 +54,170 @@ fn restore_include_restores_only_that_path() {
         &rel,
     ])
     .success();
-    assert_eq!(tree_contents(&inner), tree_contents(&target));
+    // The same layout as a full restore: the path inside the snapshot is kept.
+    assert_eq!(tree_contents(&inner), tree_contents(&target.join(&rel)));
+    assert_eq!(
+        tree_contents(&target),
+        tree_contents(&target)
+            .into_iter()
+            .filter(|(p, _)| rel.starts_with(p.to_str().unwrap()) || p.starts_with(&rel))
+            .collect::<Vec<_>>(),
+        "only the include and its parent folders are restored"
+    );
+}
+
+#[test]
+fn issue_17_restore_include_file_keeps_layout_of_full_restore() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 8, 10);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let file = src.join("d3/f3.dat");
+    let rel = file
+        .strip_prefix("/")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let target = env.path("out");
+    let (report, code) = env.json(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--include",
+        &rel,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(report["files"], 1);
+    assert!(
+        target.is_dir(),
+        "the target is a folder, not the file itself"
+    );
+    assert_eq!(
+        std::fs::read(target.join(&rel)).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+}
+
+#[test]
+fn issue_17_restore_include_missing_path_is_one_line_error() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 8, 3);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let target = env.path("out");
+    let out = env
+        .kura()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .args(["--include", "no/such/file.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no/such/file.txt"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains("Error {"),
+        "{stderr}"
+    );
+    assert!(!target.is_file());
+    assert!(String::from_utf8(out.stdout).unwrap().is_empty());
+}
+
+#[test]
+fn issue_17_restore_into_a_file_is_refused() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 8, 3);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    env.write("afile", b"x");
+    env.run(&["restore", "latest", "--target", "afile"])
+        .code(1)
+        .stderr(predicate::str::contains("is a file"));
+}
+
+#[test]
+fn issue_17_restore_overwrite_policies_report_what_they_did() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 11, 6);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let target = env.path("out");
+    let t = target.to_str().unwrap();
+    let total = tree_contents(&src)
+        .iter()
+        .filter(|(_, b)| b != b"dir")
+        .count() as u64;
+
+    // Dry run on a missing target: counts, writes nothing.
+    let (dry, code) = env.json(&["restore", "latest", "--target", t, "--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["files"], total);
+    assert!(!target.exists());
+
+    let (first, _) = env.json(&["restore", "latest", "--target", t]);
+    assert_eq!(
+        (first["files"].as_u64(), first["overwritten"].as_u64()),
+        (Some(total), Some(0))
+    );
+
+    // A changed file is rewritten and reported as overwritten; the rest skipped.
+    let changed = target
+        .join(src.strip_prefix("/").unwrap())
+        .join("d1/f1.dat");
+    std::fs::write(&changed, b"changed").unwrap();
+    let (dry, _) = env.json(&["restore", "latest", "--target", t, "--dry-run"]);
+    assert_eq!(dry["overwritten"], 1);
+    assert_eq!(
+        std::fs::read(&changed).unwrap(),
+        b"changed",
+        "dry run wrote"
+    );
+    let (never, _) = env.json(&["restore", "latest", "--target", t, "--overwrite", "never"]);
+    assert_eq!(never["overwritten"], 0);
+    assert_eq!(never["skipped"], total);
+    assert_eq!(std::fs::read(&changed).unwrap(), b"changed");
+
+    // if-newer: the target's copy is newer than the snapshot's, so it stays.
+    filetime::set_file_mtime(
+        &changed,
+        filetime::FileTime::from_unix_time(4_000_000_000, 0),
+    )
+    .unwrap();
+    let (newer, _) = env.json(&[
+        "restore",
+        "latest",
+        "--target",
+        t,
+        "--overwrite",
+        "if-newer",
+    ]);
+    assert_eq!(newer["overwritten"], 0);
+    assert_eq!(std::fs::read(&changed).unwrap(), b"changed");
+
+    let (again, _) = env.json(&[
+        "restore",
+        "latest",
+        "--target",
+        t,
+        "--overwrite",
+        "if-changed",
+    ]);
+    assert_eq!(again["overwritten"], 1);
+    assert_eq!(again["skipped"], total - 1);
+    assert_eq!(
+        std::fs::read(&changed).unwrap(),
+        std::fs::read(src.join("d1/f1.dat")).unwrap()
+    );
+
+    // The text says it too.
+    std::fs::write(&changed, b"changed again").unwrap();
+    env.run(&["restore", "latest", "--target", t])
+        .success()
+        .stdout(predicate::str::contains("1 overwritten"));
 }
 
 #[test]

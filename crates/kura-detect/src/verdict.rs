@@ -9,6 +9,15 @@ use crate::{
     Baseline, ChangeCounts, Engine, Finding, TreeChanges, canary, judge_names, judge_rate,
 };
 
+/// `n` and `noun`, plural unless `n` is 1 ("1 file", "2 canary files").
+fn files(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The snapshot verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,26 +122,30 @@ pub fn judge_snapshot(
             .any(|(e, &s)| matches!(e, Engine::Format | Engine::Content) && s >= FLAG);
         confirmed += u64::from(score >= CONFIRMED && agreeing >= 2 && core);
     }
+    // Distinct canary files: one touched canary can be found by more than one rule.
     let canaries = findings
         .iter()
         .filter(|f| f.engine == Engine::Canary)
-        .count();
+        .map(|f| f.path.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
 
     let need =
         FLAGGED_ABS.min(FLAGGED_MIN.max((FLAGGED_SHARE * counts.files as f64).ceil() as u64));
     let mut reasons = Vec::new();
     if canaries > 0 {
-        reasons.push(format!("{canaries} canary file(s) touched"));
+        reasons.push(format!("{} touched", files(canaries as u64, "canary file")));
     }
     if flagged >= need {
-        reasons.push(format!("{flagged} files flagged (limit {need})"));
+        reasons.push(format!("{} flagged (limit {need})", files(flagged, "file")));
     }
     if strong >= STRONG_FILES {
-        reasons.push(format!("{strong} files with strong evidence"));
+        reasons.push(format!("{} with strong evidence", files(strong, "file")));
     }
     if confirmed > 0 {
         reasons.push(format!(
-            "{confirmed} file(s) confirmed encrypted or destroyed"
+            "{} confirmed encrypted or destroyed",
+            files(confirmed, "file")
         ));
     }
     if rate_fired && strong > 0 {

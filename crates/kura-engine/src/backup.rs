@@ -62,6 +62,8 @@ pub struct BackupRequest {
     /// kura's document stored in the snapshot description (`{"kura": …}`), e.g. the audit
     /// checkpoint; encrypted with the repository and carried along by every copy.
     pub document: Option<serde_json::Value>,
+    /// Read and chunk everything, write nothing: the report says what a backup would add.
+    pub dry_run: bool,
 }
 
 /// A file that could not be read and is missing from the snapshot.
@@ -188,7 +190,8 @@ impl ReadSource for TeeSource {
                 Ok(e) => e,
                 Err(e) => {
                     // A directory that cannot be listed: its content is missing from the snapshot.
-                    failures.push(Path::new("?"), e.display_log());
+                    let (path, why) = walk_failure(&e);
+                    failures.push(&path, why);
                     return Err(e);
                 }
             };
@@ -206,6 +209,36 @@ impl ReadSource for TeeSource {
             })
         }))
     }
+}
+
+/// The folder a walk error is about, and why, from the walker's error (`<path>: <io error>`)
+/// under rustic_core's generic "Failed to get next entry from walk iterator".
+fn walk_failure(e: &rustic_core::RusticError) -> (PathBuf, String) {
+    let mut causes = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    split_walk_error(&causes).unwrap_or_else(|| {
+        let why = causes.last().cloned().unwrap_or_else(|| e.display_log());
+        (PathBuf::from("(a folder under the backup sources)"), why)
+    })
+}
+
+/// From the walker's causes (outermost first), `<path>: <why>` → (path, why). The walker's
+/// error (the `ignore` crate's) exposes no further source, so the cause is split off the text:
+/// an OS error message has no ": " in it.
+fn split_walk_error(causes: &[String]) -> Option<(PathBuf, String)> {
+    causes.iter().find_map(|c| {
+        let (head, why) = c.rsplit_once(": ")?;
+        // walkdir's I/O errors read "<path>: IO error for operation on <path>: <cause>".
+        let path = head
+            .rsplit_once(": IO error for operation on ")
+            .map_or(head, |(_, p)| p);
+        path.starts_with('/')
+            .then(|| (PathBuf::from(path), why.to_string()))
+    })
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -295,8 +328,9 @@ impl Repo {
             snap_opts = snap_opts.add_tags(&tags.join(",")).ctx("setting tags")?;
         }
         let template = SnapshotFile::from_options(&snap_opts).ctx("preparing the snapshot")?;
-        let opts =
-            BackupOptions::default().parent_opts(ParentOptions::default().force(req.force_full));
+        let opts = BackupOptions::default()
+            .parent_opts(ParentOptions::default().force(req.force_full))
+            .dry_run(req.dry_run);
 
         // The in-memory index is not updated by a backup (RUSTIC_CORE_NOTES §2): index afresh
         // for every backup.
@@ -325,4 +359,30 @@ impl Repo {
 /// Whether a tree node is a regular file (for callers walking snapshots).
 pub(crate) fn is_file(node: &rustic_core::repofile::Node) -> bool {
     matches!(node.node_type, NodeType::File)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_errors_name_the_folder() {
+        let causes = vec!["/srv/a: b/closed: Permission denied (os error 13)".to_string()];
+        assert_eq!(
+            split_walk_error(&causes),
+            Some((
+                PathBuf::from("/srv/a: b/closed"),
+                "Permission denied (os error 13)".to_string()
+            ))
+        );
+        let walkdir = "/srv/x: IO error for operation on /srv/x: Permission denied (os error 13)";
+        assert_eq!(
+            split_walk_error(&[walkdir.to_string()]),
+            Some((
+                PathBuf::from("/srv/x"),
+                "Permission denied (os error 13)".to_string()
+            ))
+        );
+        assert_eq!(split_walk_error(&["odd".to_string()]), None);
+    }
 }

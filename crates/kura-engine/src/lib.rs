@@ -26,17 +26,19 @@ mod progress;
 mod repo;
 mod snapshots;
 pub mod store;
+mod throttle;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
 pub use error::{Error, Result};
 pub use ops::{
-    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, RestoreReport,
-    SnapshotReader, TreeEntry,
+    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, Overwrite,
+    RestoreOptions, RestoreReport, SnapshotReader, TreeEntry,
 };
 pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_progress};
 pub use repo::{Location, LockMode, Repo, RepoLock};
 pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
 pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
+pub use throttle::{Pacer, Throttled};
 
 /// Tell rustic_core's `log` output where to go is the binary's business; this names its target
 /// prefix so the binary can filter it.

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use rustic_core::{
     CheckOptions, IndexedFullStatus, LocalDestination, LsOptions, PruneOptions, Repository,
-    RestoreOptions,
     repofile::{Node, NodeType, SnapshotFile},
 };
 use serde::{Deserialize, Serialize};
@@ -25,8 +24,8 @@ pub struct TreeEntry {
     pub size: u64,
     /// Modification time (RFC 3339), if recorded.
     pub mtime: Option<String>,
-    /// Unix mode bits, if recorded.
-    pub mode: Option<u32>,
+    /// Type and permissions as `ls -l` shows them (`-rw-r--r--`, `drwxr-xr-x`), if recorded.
+    pub mode: Option<String>,
     /// Symlink target.
     pub link_target: Option<String>,
     /// Content fingerprint (the data blob ids joined), for change detection; empty for non-files.
@@ -56,10 +55,42 @@ fn entry_of(path: &Path, node: &Node) -> TreeEntry {
         kind: kind.into(),
         size: node.meta.size,
         mtime: node.meta.mtime.as_ref().map(|t| t.to_string()),
-        mode: node.meta.mode,
+        mode: node.meta.mode.map(|m| mode_string(&node.node_type, m)),
         link_target,
         content_key,
     }
+}
+
+/// A restic mode (Go's `io/fs.FileMode` bits, as stored in snapshots) as `ls -l` writes it.
+fn mode_string(kind: &NodeType, go_mode: u32) -> String {
+    // Go io/fs: ModeSetuid 1<<23, ModeSetgid 1<<22, ModeSticky 1<<20.
+    const SETUID: u32 = 1 << 23;
+    const SETGID: u32 = 1 << 22;
+    const STICKY: u32 = 1 << 20;
+    let mut out = String::with_capacity(10);
+    out.push(match kind {
+        NodeType::File => '-',
+        NodeType::Dir => 'd',
+        NodeType::Symlink { .. } => 'l',
+        NodeType::Dev { .. } => 'b',
+        NodeType::Chardev { .. } => 'c',
+        NodeType::Fifo => 'p',
+        NodeType::Socket => 's',
+    });
+    let special = [(SETUID, 's'), (SETGID, 's'), (STICKY, 't')];
+    for (i, (bit, letter)) in special.iter().enumerate() {
+        let shift = 6 - 3 * i;
+        let rwx = (go_mode >> shift) & 0o7;
+        out.push(if rwx & 4 != 0 { 'r' } else { '-' });
+        out.push(if rwx & 2 != 0 { 'w' } else { '-' });
+        out.push(match (go_mode & bit != 0, rwx & 1 != 0) {
+            (true, true) => *letter,
+            (true, false) => letter.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    out
 }
 
 /// How a path differs between two snapshots.
@@ -145,21 +176,90 @@ pub(crate) fn merge_diff(before: Vec<TreeEntry>, after: Vec<TreeEntry>) -> Vec<C
     out
 }
 
-/// Counts from a restore.
+/// What a restore does with a file that already exists in the target (restic's `--overwrite`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    /// Rewrite every existing file whose content differs from the snapshot (existing files
+    /// are read to compare).
+    #[default]
+    Always,
+    /// Rewrite an existing file when its size or modification time differs.
+    IfChanged,
+    /// Rewrite an existing file only when the snapshot's copy is newer.
+    IfNewer,
+    /// Never touch an existing file.
+    Never,
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Only this path inside the snapshot (file or folder); its parents are recreated.
+    pub include: Option<String>,
+    /// What to do with files that already exist.
+    pub overwrite: Overwrite,
+    /// Plan only: count what would be written, change nothing.
+    pub dry_run: bool,
+}
+
+/// Whether `overwrite` leaves the existing `dest` in place instead of restoring `node`.
+fn keep_for_overwrite(overwrite: Overwrite, dest: &Path, node: &Node) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(dest) else {
+        return false;
+    };
+    match overwrite {
+        Overwrite::Always | Overwrite::IfChanged => false,
+        Overwrite::Never => true,
+        Overwrite::IfNewer => {
+            let existing = meta
+                .modified()
+                .ok()
+                .and_then(|t| jiff::Timestamp::try_from(t).ok());
+            let snap = node.meta.mtime;
+            matches!((existing, snap), (Some(e), Some(s)) if e >= s)
+        }
+    }
+}
+
+/// Counts from a restore (or, with `dry_run`, what it would do).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestoreReport {
     /// The snapshot restored.
     pub snapshot: String,
     /// Where to.
     pub target: PathBuf,
-    /// Files restored.
+    /// Files written that did not exist in the target.
     pub files: u64,
-    /// Directories restored.
+    /// Existing files rewritten with the snapshot's content.
+    pub overwritten: u64,
+    /// Existing files left as they were (identical, or kept by the overwrite policy).
+    pub skipped: u64,
+    /// Directories created.
     pub dirs: u64,
-    /// Bytes to restore.
+    /// Bytes written (or to write).
     pub bytes: u64,
+    /// Files and folders in the target that are not in the snapshot (left alone).
+    pub unlisted: u64,
+    /// The overwrite policy used.
+    pub overwrite: Overwrite,
+    /// Nothing was written.
+    pub dry_run: bool,
     /// Seconds taken.
     pub duration_secs: f64,
+}
+
+/// A check message from rustic_core without its advice to run rustic commands, which kura's
+/// users do not have.
+fn in_kura_words(line: &str) -> String {
+    let line = line.replace(
+        "Run prune to correct this!",
+        "`kura forget --prune` corrects this.",
+    );
+    match line.find(" To repair: 'rustic") {
+        Some(i) => line[..i].to_string(),
+        None => line,
+    }
 }
 
 /// The result of a check.
@@ -259,8 +359,10 @@ pub struct ForgetReport {
     pub removed: Vec<String>,
     /// Whether unused data was pruned.
     pub pruned: bool,
-    /// Pack files removed by prune.
+    /// Pack files removed by prune (with `dry_run`: that would be removed).
     pub packs_removed: u64,
+    /// Bytes freed by prune (with `dry_run`: an estimate).
+    pub bytes_freed: u64,
 }
 
 /// Newest clean snapshot among `snaps`.
@@ -397,7 +499,28 @@ impl SnapshotReader<'_> {
     }
 }
 
+/// What a prune frees: packs deleted whole, unused parts of repacked packs, unreferenced packs.
+fn bytes_freed(stats: &rustic_core::PruneStats) -> u64 {
+    let size = stats.size_sum();
+    size.remove + size.repackrm + stats.size_unref
+}
+
 impl Repo {
+    /// Packs and bytes a prune would free once the snapshots `removed` are gone: the plan is
+    /// made ignoring them, and never executed.
+    fn prune_estimate(&self, snaps: &[SnapshotFile], removed: &[String]) -> Result<(u64, u64)> {
+        let repo = self.open_repo()?;
+        let ignore: Vec<_> = snaps
+            .iter()
+            .filter(|s| removed.contains(&s.id.to_hex().to_string()))
+            .map(|s| s.id)
+            .collect();
+        let opts = PruneOptions::default().ignore_snaps(ignore);
+        let plan = repo.prune_plan(&opts).ctx("estimating the prune")?;
+        let packs = plan.stats.packs_to_delete.remove + plan.stats.packs_to_delete.recover;
+        Ok((packs, bytes_freed(&plan.stats)))
+    }
+
     /// Open a snapshot for reading (builds the full index in memory).
     pub fn reader(&mut self, spec: &str) -> Result<SnapshotReader<'_>> {
         let snap = self.snapshot_file(spec)?;
@@ -412,49 +535,125 @@ impl Repo {
         })
     }
 
-    /// Restore a snapshot (or `include`, a path inside it) into `target`.
+    /// Restore a snapshot (or `opts.include`, a path inside it) into the folder `target`.
+    ///
+    /// The layout is the same as a full restore: `target/<path in the snapshot>`, with the
+    /// include's parent folders (and their metadata) recreated. `target` is always a folder.
     pub fn restore(
         &mut self,
         spec: &str,
         target: &Path,
-        include: Option<&str>,
+        opts: &RestoreOptions,
     ) -> Result<RestoreReport> {
         let started = std::time::Instant::now();
+        if target.exists() && !target.is_dir() {
+            return Err(Error::Invalid(format!(
+                "restore target {} is a file: give a folder (created if missing)",
+                target.display()
+            )));
+        }
         let reader = self.reader(spec)?;
         let repo = reader.repo()?;
-        let path = include.unwrap_or("").trim_matches('/');
+        let path = opts.include.as_deref().unwrap_or("").trim_matches('/');
         let node = reader.node(path)?;
+        // The include's parent folders first, then the include itself and its subtree, all
+        // with their paths from the snapshot root: the order of a full restore's stream.
+        let mut head: Vec<(PathBuf, Node)> = Vec::new();
+        if !path.is_empty() {
+            let mut prefix = PathBuf::new();
+            for part in Path::new(path).components() {
+                prefix.push(part);
+                let p = prefix.to_string_lossy().into_owned();
+                let n = if p == path {
+                    node.clone()
+                } else {
+                    reader.node(&p)?
+                };
+                head.push((prefix.clone(), n));
+            }
+        }
+        let base = PathBuf::from(path);
+        let sub = if node.is_dir() {
+            Some(
+                repo.ls(&node, &LsOptions::default())
+                    .ctx("listing the snapshot")?,
+            )
+        } else {
+            None
+        };
+        let stream = head.into_iter().map(Ok).chain(
+            sub.into_iter()
+                .flatten()
+                .map(move |item| item.map(|(p, n)| (base.join(p), n))),
+        );
         let target_str = target.to_str().ok_or_else(|| {
             Error::Invalid(format!(
                 "restore target {} is not valid UTF-8",
                 target.display()
             ))
         })?;
-        let mut dest_spec = target_str.to_string();
-        if node.is_dir() && !dest_spec.ends_with('/') {
-            dest_spec.push('/');
-        }
-        let dest = LocalDestination::new(&dest_spec, true, !node.is_dir())
-            .ctx("preparing the restore target")?;
-        let opts = RestoreOptions::default();
-        let ls = repo
-            .ls(&node, &LsOptions::default())
-            .ctx("listing the snapshot")?;
-        let plan = repo
-            .prepare_restore(&opts, ls.clone(), &dest, false)
-            .ctx("planning the restore")?;
-        let report = RestoreReport {
+        let mut report = RestoreReport {
             snapshot: reader.snap.id.to_hex().to_string(),
             target: target.to_path_buf(),
-            files: plan.stats.files.restore,
-            dirs: plan.stats.dirs.restore,
-            bytes: plan.restore_size,
-            duration_secs: 0.0,
+            overwrite: opts.overwrite,
+            dry_run: opts.dry_run,
+            ..RestoreReport::default()
         };
+        if opts.dry_run && !target.exists() {
+            // Nothing exists yet: everything would be written (planning against a missing
+            // folder would only make rustic_core log a walk error).
+            for item in stream {
+                let (_, n) = item.ctx("reading a snapshot tree")?;
+                match n.node_type {
+                    NodeType::Dir => report.dirs += 1,
+                    NodeType::File => {
+                        report.files += 1;
+                        report.bytes += n.meta.size;
+                    }
+                    _ => {}
+                }
+            }
+            report.duration_secs = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        let dest = LocalDestination::new(&format!("{target_str}/"), !opts.dry_run, false)
+            .ctx("preparing the restore target")?;
+        // `never` and `if-newer` leave existing files alone: drop those from the stream, and
+        // count them as skipped while planning.
+        let skipped = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let policy = opts.overwrite;
+        let counter = skipped.clone();
+        let dest_root = target.to_path_buf();
+        let stream = stream.filter(move |item| {
+            let Ok((p, n)) = item else { return true };
+            if n.is_dir() || !keep_for_overwrite(policy, &dest_root.join(p), n) {
+                return true;
+            }
+            counter.set(counter.get() + 1);
+            false
+        });
+        // `always`: read every existing file and rewrite it unless its content is already the
+        // snapshot's; the others trust size and modification time (as restic does).
+        let rustic_opts =
+            rustic_core::RestoreOptions::default().verify_existing(policy == Overwrite::Always);
+        let plan = repo
+            .prepare_restore(&rustic_opts, stream.clone(), &dest, opts.dry_run)
+            .ctx("planning the restore")?;
+        let stats = &plan.stats;
+        report.files = stats.files.restore;
+        report.overwritten = stats.files.modify;
+        report.skipped = stats.files.unchanged + stats.files.verified + skipped.get();
+        report.dirs = stats.dirs.restore;
+        report.bytes = plan.restore_size;
+        report.unlisted = stats.files.additional + stats.dirs.additional;
+        if opts.dry_run {
+            report.duration_secs = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
         // rustic_core's restorer unwraps write errors inside its thread pool (a full target
         // disk panics). Contain that here and report it as an error naming the target.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            repo.restore(plan, &opts, ls, &dest)
+            repo.restore(plan, &rustic_opts, stream, &dest)
         }));
         match result {
             Ok(r) => r.ctx("restoring")?,
@@ -471,10 +670,8 @@ impl Repo {
                 });
             }
         }
-        Ok(RestoreReport {
-            duration_secs: started.elapsed().as_secs_f64(),
-            ..report
-        })
+        report.duration_secs = started.elapsed().as_secs_f64();
+        Ok(report)
     }
 
     /// Check the repository's structure, and with `read_data` decrypt and hash every pack.
@@ -487,17 +684,31 @@ impl Repo {
             read_data,
             ..CheckReport::default()
         };
+        let mut unindexed = 0u64;
         for (level, err) in results.0 {
             let line = err
                 .to_string()
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
+            if line.contains("not referenced in index") {
+                unindexed += 1;
+                continue;
+            }
+            let line = in_kura_words(&line);
             if format!("{level:?}") == "Warn" {
                 report.warnings.push(line);
             } else {
                 report.errors.push(line);
             }
+        }
+        if unindexed > 0 {
+            report.warnings.insert(
+                0,
+                format!(
+                    "{unindexed} data pack(s) are not in the index yet: a backup is running now, or one was interrupted. This is not damage: run `kura check` again after the backup; packs an interrupted backup left behind are removed by `kura forget --prune`"
+                ),
+            );
         }
         Ok(report)
     }
@@ -569,8 +780,13 @@ impl Repo {
             removed: removed.clone(),
             pruned: false,
             packs_removed: 0,
+            bytes_freed: 0,
         };
         if dry_run {
+            if prune {
+                (report.packs_removed, report.bytes_freed) =
+                    self.prune_estimate(&snaps, &removed)?;
+            }
             return Ok(report);
         }
         let repo = self.open_repo()?;
@@ -589,6 +805,7 @@ impl Repo {
             let plan = repo.prune_plan(&opts).ctx("planning the prune")?;
             report.packs_removed =
                 plan.stats.packs_to_delete.remove + plan.stats.packs_to_delete.recover;
+            report.bytes_freed = bytes_freed(&plan.stats);
             repo.prune(&opts, plan).ctx("pruning unused data")?;
             report.pruned = true;
         }
@@ -669,5 +886,21 @@ impl Repo {
             ));
         }
         Ok(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_like_ls() {
+        assert_eq!(mode_string(&NodeType::File, 0o644), "-rw-r--r--");
+        assert_eq!(mode_string(&NodeType::Dir, (1 << 31) | 0o755), "drwxr-xr-x");
+        assert_eq!(mode_string(&NodeType::Dir, (1 << 20) | 0o777), "drwxrwxrwt");
+        assert_eq!(
+            mode_string(&NodeType::File, (1 << 23) | 0o644),
+            "-rwSr--r--"
+        );
     }
 }

@@ -80,8 +80,10 @@ fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
         crate::output::json(&report)?;
     } else if report.ok {
         ctx.say(format!(
-            "audit log intact: {} records in {} files, {} checkpoints from the repository matched",
-            report.records, report.files, report.checkpoints_checked
+            "audit log intact: {} in {}, {} from the repository matched",
+            crate::output::count(report.records, "record"),
+            crate::output::count(report.files as u64, "file"),
+            crate::output::count(report.checkpoints_checked as u64, "checkpoint")
         ));
         if checkpoints.is_empty() {
             eprintln!(

@@ -35,16 +35,20 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         document: Some(
             json!({ "audit_checkpoint": ctx.audit_log().and_then(|l| Ok(l.head()?)).ok() }),
         ),
+        dry_run: cmd.dry_run,
     };
     let mut repo = ctx.open(LockMode::Shared)?;
     let history = repo.snapshots()?;
     let collector = Arc::new(ProfileCollector::default());
-    let observer: Arc<dyn FileObserver> = if detect {
+    let observer: Arc<dyn FileObserver> = if detect && !cmd.dry_run {
         Arc::new(Observer(Arc::clone(&collector)))
     } else {
         Arc::new(NoObserver)
     };
     let report = repo.backup(&req, observer)?;
+    if cmd.dry_run {
+        return dry_run_summary(ctx, &report);
+    }
     let mut snap = report.snapshot.clone();
     ctx.note("snapshot", &snap.id);
     ctx.note("unreadable", report.unreadable.len());
@@ -106,7 +110,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             );
         }
         ctx.say(format!(
-            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} processed, {} added ({} stored) in {:.1}s",
+            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} of files read, {} new to the repository (file data and folder listings; {} stored after compression) in {:.1}s",
             snap.short_id,
             snap.verdict,
             counts.files_new,
@@ -141,10 +145,10 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             .map(|f| format!("{} ({:?}: {})", f.path, f.engine, f.reason).to_lowercase())
             .collect();
         let message = format!(
-            "snapshot {} looks attacked: {}; {} files flagged. It is quarantined; recover from latest-clean and see docs/suspicious-snapshot.md",
+            "snapshot {} looks attacked: {}; {} flagged. It is quarantined; recover from latest-clean and see docs/suspicious-snapshot.md",
             snap.short_id,
             j.reasons.join("; "),
-            j.flagged_files
+            crate::output::count(j.flagged_files, "file")
         );
         eprintln!("kura: ALERT: {message}");
         for t in &top {
@@ -163,8 +167,13 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     }
     if !report.unreadable.is_empty() {
         eprintln!(
-            "kura: warning: {} files could not be read and are missing from snapshot {}: fix their permissions and back up again",
-            report.unreadable.len(),
+            "kura: warning: {} could not be read and {} missing from snapshot {}: fix their permissions and back up again",
+            crate::output::count(report.unreadable.len() as u64, "file"),
+            if report.unreadable.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
             snap.short_id
         );
         return Ok(Outcome::Unreadable);
@@ -197,4 +206,41 @@ fn warn_if_disk_nearly_full(ctx: &Ctx, repo: &kura_engine::Repo) {
             &message,
         );
     }
+}
+
+/// `backup --dry-run`: what a backup would read and add; no snapshot, no verdict.
+fn dry_run_summary(ctx: &Ctx, report: &kura_engine::BackupReport) -> Result<Outcome> {
+    let counts = report.snapshot.counts.clone().unwrap_or_default();
+    ctx.note("dry_run", true);
+    if ctx.global.json {
+        crate::output::json(&json!({
+            "dry_run": true,
+            "parent": report.snapshot.parent,
+            "unreadable": report.unreadable,
+            "files_new": counts.files_new,
+            "files_changed": counts.files_changed,
+            "files_unmodified": counts.files_unmodified,
+            "bytes_processed": counts.bytes_processed,
+            "data_added": counts.data_added,
+            "data_added_packed": counts.data_added_packed,
+        }))?;
+    } else {
+        for u in &report.unreadable {
+            eprintln!("kura: could not read {}: {}", u.path.display(), u.error);
+        }
+        ctx.say(format!(
+            "dry run: a backup would read {} new, {} changed and {} unmodified files ({}) and add about {} to the repository ({} after compression); nothing was written",
+            counts.files_new,
+            counts.files_changed,
+            counts.files_unmodified,
+            crate::output::bytes(counts.bytes_processed),
+            crate::output::bytes(counts.data_added),
+            crate::output::bytes(counts.data_added_packed),
+        ));
+    }
+    Ok(if report.unreadable.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Unreadable
+    })
 }

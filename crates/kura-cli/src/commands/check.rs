@@ -37,14 +37,14 @@ pub fn run(ctx: &Ctx, cmd: &CheckCmd) -> Result<Outcome> {
             "verify_failed",
             kura_audit::Severity::Critical,
             &format!(
-                "kura check found {} errors in the repository",
-                report.errors.len()
+                "kura check found {} in the repository",
+                crate::output::count(report.errors.len() as u64, "error")
             ),
             serde_json::json!({ "errors": report.errors }),
         );
         eprintln!(
-            "kura: error: the repository has {} errors: restore from another copy (offline disk or remote) and run `kura check --read-data` there",
-            report.errors.len()
+            "kura: error: the repository has {}: restore from another copy (offline disk or remote) and run `kura check --read-data` there",
+            crate::output::count(report.errors.len() as u64, "error")
         );
         Ok(Outcome::Failed)
     }

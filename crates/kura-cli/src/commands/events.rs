@@ -31,8 +31,8 @@ pub fn run(ctx: &Ctx, cmd: &EventsCmd) -> Result<Outcome> {
             crate::output::json(&reports)?;
         } else {
             ctx.say(format!(
-                "{} events retried, {failed} still undelivered",
-                reports.len()
+                "{} retried, {failed} still undelivered",
+                crate::output::count(reports.len() as u64, "event")
             ));
         }
         return Ok(if failed == 0 {
@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, cmd: &EventsCmd) -> Result<Outcome> {
                 e.message
             );
         }
-        ctx.say(format!("{} events", events.len()));
+        ctx.say(crate::output::count(events.len() as u64, "event"));
     }
     Ok(Outcome::Ok)
 }

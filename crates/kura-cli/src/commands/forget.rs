@@ -60,14 +60,21 @@ pub fn run(ctx: &Ctx, cmd: &ForgetCmd) -> Result<Outcome> {
         "removed"
     };
     ctx.say(format!(
-        "{verb} {} of {} snapshots",
+        "{verb} {} of {}",
         report.removed.len(),
-        report.decisions.len()
+        crate::output::count(report.decisions.len() as u64, "snapshot")
     ));
     if report.pruned {
         ctx.say(format!(
-            "pruned: {} unused pack files deleted",
-            report.packs_removed
+            "pruned: {} deleted, {} freed",
+            crate::output::count(report.packs_removed, "unused pack file"),
+            crate::output::bytes(report.bytes_freed)
+        ));
+    } else if report.dry_run && cmd.prune {
+        ctx.say(format!(
+            "prune would free about {} ({}); nothing was changed",
+            crate::output::bytes(report.bytes_freed),
+            crate::output::count(report.packs_removed, "pack file")
         ));
     }
     Ok(Outcome::Ok)

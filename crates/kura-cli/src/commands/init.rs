@@ -1,11 +1,19 @@
 //! `kura init`
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result, bail};
 use kura_engine::Repo;
 
 use crate::cli::InitCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+
+/// Passwords shorter than this get a warning. Anyone holding a copy of the repository (a stolen
+/// offline disk, a leaked bucket) can try passwords offline at their leisure; 12 characters
+/// (e.g. three random words) keep that out of reach, 8 do not for long.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 
 pub fn run(ctx: &Ctx, cmd: &InitCmd) -> Result<Outcome> {
     if let Some(path) = &cmd.write_config
@@ -16,25 +24,85 @@ pub fn run(ctx: &Ctx, cmd: &InitCmd) -> Result<Outcome> {
             path.display()
         );
     }
+    if !cmd.sources.is_empty() && cmd.write_config.is_none() {
+        bail!(
+            "--source only goes into the file written by --write-config: add --write-config FILE"
+        );
+    }
     let location = ctx.location()?;
     let password = ctx.password()?;
+    // The file the password came from, in config::password's order (flag, env, config).
+    let from_env = std::env::var("KURA_PASSWORD").is_ok_and(|p| !p.is_empty());
+    let password_file = match (&ctx.global.password_file, from_env) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => ctx.config.password_file.clone(),
+    };
+    let mut warnings = Vec::new();
+    if let Some(p) = &password_file {
+        warnings.extend(readable_by_others(p));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        warnings.push(format!(
+            "the password has fewer than {MIN_PASSWORD_CHARS} characters: anyone with a copy of the repository can guess it offline; use a longer one (e.g. three or four random words) before storing real data"
+        ));
+    }
     let repo = Repo::init(location, &password, ctx.progress())?;
     let id = repo.id()?;
+    let repository = absolute(Path::new(&repo.location().describe()));
     if let Some(path) = &cmd.write_config {
-        std::fs::write(path, crate::config::EXAMPLE)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let sources: Vec<PathBuf> = cmd.sources.iter().map(|s| absolute(s)).collect();
+        let text = crate::config::written(
+            &repository.display().to_string(),
+            password_file.as_deref().map(absolute).as_deref(),
+            &sources,
+        );
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    for w in &warnings {
+        eprintln!("kura: warning: {w}");
+    }
+    ctx.note("warnings", &warnings);
     if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "id": id, "repository": repo.location().describe() }),
-        )?;
+        crate::output::json(&serde_json::json!({
+            "id": id,
+            "repository": repo.location().describe(),
+            "config": cmd.write_config,
+            "warnings": warnings,
+        }))?;
     } else {
         ctx.say(format!(
             "created kura repository {} at {}",
             &id[..8.min(id.len())],
             repo.location().describe()
         ));
+        if let Some(path) = &cmd.write_config {
+            ctx.say(format!(
+                "wrote {}: check it, then run `kura --config {} backup`",
+                path.display(),
+                path.display()
+            ));
+        }
         ctx.say("keep the password safe: without it the backups cannot be read by anyone.");
     }
     Ok(Outcome::Ok)
+}
+
+/// An absolute path (relative ones are taken from the current folder), for a config read
+/// from anywhere.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A warning when the password file can be read by the group or other users.
+fn readable_by_others(p: &Path) -> Option<String> {
+    let mode = std::fs::metadata(p).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "password file {} can be read by other users (mode {:04o}): run `chmod 600 {}`",
+            p.display(),
+            mode & 0o7777,
+            p.display()
+        )
+    })
 }

@@ -128,12 +128,23 @@ fn export(
         )?;
     } else {
         ctx.say(format!(
-            "disk {label}: {} snapshots copied, {} held, every byte verified; unmount and store it offline now",
-            copied.len(),
-            held.len()
+            "disk {label}: {} copied{}; it now holds {}{}; every byte verified: unmount and store it offline now",
+            crate::output::count(copied.len() as u64, "snapshot"),
+            short_ids(&copied),
+            crate::output::count(held.len() as u64, "snapshot"),
+            short_ids(&held)
         ));
     }
     Ok(Outcome::Ok)
+}
+
+/// ` (1a2b3c4d, 5e6f7a8b)`: the short ids, for people to compare with `kura snapshots`.
+fn short_ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let short: Vec<&str> = ids.iter().map(|id| id.get(..8).unwrap_or(id)).collect();
+    format!(" ({})", short.join(", "))
 }
 
 fn list(ctx: &Ctx, overdue_days: u32) -> Result<Outcome> {
@@ -149,12 +160,12 @@ fn list(ctx: &Ctx, overdue_days: u32) -> Result<Outcome> {
             .map_or_else(|| "never".to_string(), |t| t.to_string());
         let flag = if d.overdue { "  ROTATION OVERDUE" } else { "" };
         println!(
-            "{:<12} last export {last} ({} days), {} snapshots{flag}",
+            "{:<12} last export {last} ({}), {}{flag}",
             d.label,
-            d.age_days,
-            d.snapshots.len()
+            crate::output::count(d.age_days.max(0) as u64, "day"),
+            crate::output::count(d.snapshots.len() as u64, "snapshot")
         );
     }
-    ctx.say(format!("{} disks", disks.len()));
+    ctx.say(crate::output::count(disks.len() as u64, "disk"));
     Ok(Outcome::Ok)
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod check;
+mod docs;
 mod events;
 mod forget;
 mod init;
@@ -47,11 +48,19 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Train(crate::cli::TrainCmd::Start { .. }) => "train.start",
         Command::Train(crate::cli::TrainCmd::Hint { .. }) => "train.hint",
         Command::Train(crate::cli::TrainCmd::Check { .. }) => "train.check",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
     }
 }
 
 /// Run one command and record it (outcome and details) in the audit log.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    // Documentation for packaging: no configuration, repository or audit record involved.
+    match &cli.command {
+        Command::Completions(c) => return docs::completions(c),
+        Command::Man(c) => return docs::man(c),
+        _ => {}
+    }
     let ctx = Ctx::new(cli.global)?;
     let action = action_of(&cli.command);
     let target = ctx.location().map(|l| l.describe()).unwrap_or_default();
@@ -64,7 +73,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             kura_audit::Outcome::Ok
         }
         Err(e) => {
-            details["error"] = format!("{e:#}").into();
+            details["error"] = crate::exit::one_line(e).into();
             if crate::exit::is_denied(e) {
                 kura_audit::Outcome::Denied
             } else {
@@ -72,7 +81,23 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
         }
     };
-    ctx.audit(action, &target, outcome, details);
+    let audited = ctx.try_audit(action, &target, outcome, details);
+    if let Err(e) = &audited {
+        ctx.raise(
+            "audit_write_failed",
+            kura_audit::Severity::Critical,
+            &format!(
+                "kura {action} ran but its audit record could not be written (a gap in the audit log): {}",
+                crate::exit::one_line(e)
+            ),
+            serde_json::json!({ "repository": target, "action": action }),
+        );
+    }
+    if let Err(e) = &result
+        && crate::exit::is_denied(e)
+    {
+        raise_on_repeated_denials(&ctx, &target);
+    }
     if let Err(e) = &result
         && matches!(action, "backup" | "check")
         && !crate::exit::is_denied(e)
@@ -80,11 +105,46 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         ctx.raise(
             &format!("{action}_failed"),
             kura_audit::Severity::Critical,
-            &format!("kura {action} failed: {e:#}"),
+            &format!("kura {action} failed: {}", crate::exit::one_line(e)),
             serde_json::json!({ "repository": target }),
         );
     }
-    result
+    match (result, audited) {
+        (Ok(Outcome::Ok), Err(_)) => Ok(Outcome::AuditFailed),
+        (result, _) => result,
+    }
+}
+
+/// Wrong passwords within [`DENIAL_WINDOW_HOURS`] that raise an event: one typo is normal,
+/// three in a row is someone guessing (or a script with a stale password).
+const DENIALS_FOR_EVENT: usize = 3;
+const DENIAL_WINDOW_HOURS: i64 = 1;
+
+/// Raise `wrong_password_repeated` once the audit log holds enough recent denials for `target`.
+fn raise_on_repeated_denials(ctx: &Ctx, target: &str) {
+    let Ok(dir) = ctx.audit_dir() else { return };
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(DENIAL_WINDOW_HOURS);
+    let filter = kura_audit::Filter {
+        since: Some(since),
+        ..Default::default()
+    };
+    let Ok(records) = kura_audit::query(&dir, &filter) else {
+        return;
+    };
+    let denials = records
+        .iter()
+        .filter(|r| r.outcome == kura_audit::Outcome::Denied && r.target == target)
+        .count();
+    if denials >= DENIALS_FOR_EVENT {
+        ctx.raise_once(
+            "wrong_password_repeated",
+            target,
+            kura_audit::Severity::Warning,
+            &format!(
+                "{denials} wrong repository passwords for {target} in the last hour: someone may be guessing the password, or a scheduled job uses an old one"
+            ),
+        );
+    }
 }
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
@@ -108,5 +168,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Scan(c) => scan::run(ctx, &c),
         Command::Canary(c) => scan::canary(ctx, &c),
         Command::Train(c) => train::run(ctx, &c),
+        Command::Completions(c) => docs::completions(&c),
+        Command::Man(c) => docs::man(&c),
     }
 }

@@ -20,10 +20,30 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
         )?;
     } else {
         for e in &entries {
-            match &e.link_target {
-                Some(t) => println!("{} -> {t}", e.path),
-                None if e.kind == "dir" => println!("{}/", e.path),
-                None => println!("{}", e.path),
+            let name = match &e.link_target {
+                Some(t) => format!("{} -> {t}", e.path),
+                None if e.kind == "dir" => format!("{}/", e.path),
+                None => e.path.clone(),
+            };
+            if cmd.long {
+                let time = e.mtime.as_deref().map_or_else(String::new, |t| {
+                    t.parse::<jiff::Timestamp>().map_or_else(
+                        |_| t.to_string(),
+                        |t| {
+                            t.to_zoned(jiff::tz::TimeZone::system())
+                                .strftime("%Y-%m-%d %H:%M")
+                                .to_string()
+                        },
+                    )
+                });
+                println!(
+                    "{:<10} {:>12} {:<16} {name}",
+                    e.mode.as_deref().unwrap_or("-"),
+                    e.size,
+                    time
+                );
+            } else {
+                println!("{name}");
             }
         }
     }

@@ -56,6 +56,16 @@ fn connect(rec: &RemoteRecord) -> Result<Arc<S3LockStore>> {
 
 fn open_remote(ctx: &Ctx, store: &Arc<S3LockStore>) -> Result<Repo> {
     let store: Arc<dyn ObjectStore> = store.clone();
+    // The hospital's uplink is shared: pace transfers to the configured averages.
+    let up = ctx.global.limit_upload.or(ctx.config.limit_upload);
+    let down = ctx.global.limit_download.or(ctx.config.limit_download);
+    let store: Arc<dyn ObjectStore> = if up.is_some() || down.is_some() {
+        ctx.note("limit_upload_kib", up);
+        ctx.note("limit_download_kib", down);
+        Arc::new(kura_engine::Throttled::new(store, up, down))
+    } else {
+        store
+    };
     Ok(Repo::open(
         Location::Store(store),
         &ctx.password()?,
@@ -84,19 +94,25 @@ pub fn run(ctx: &Ctx, cmd: &RemoteCmd) -> Result<Outcome> {
             snapshot,
             target,
             include,
+            overwrite,
+            dry_run,
         } => {
             let rec = get(ctx, name)?;
             let mut repo = open_remote(ctx, &connect(&rec)?)?;
             ctx.note("remote", name);
             ctx.note("target", target);
-            let report = repo.restore(snapshot, target, include.as_deref())?;
+            let opts = kura_engine::RestoreOptions {
+                include: include.clone(),
+                overwrite: (*overwrite).into(),
+                dry_run: *dry_run,
+            };
+            let report = repo.restore(snapshot, target, &opts)?;
             if ctx.global.json {
                 crate::output::json(&report)?;
             } else {
                 ctx.say(format!(
-                    "restored {} files from remote {name} to {}",
-                    report.files,
-                    target.display()
+                    "from remote {name}: {}",
+                    crate::commands::restore::summary(&report)
                 ));
             }
             Ok(Outcome::Ok)
@@ -187,9 +203,9 @@ fn push(ctx: &Ctx, name: &str, specs: &[String], force: bool) -> Result<Outcome>
         )?;
     } else {
         ctx.say(format!(
-            "remote {name}: {} snapshots pushed; {} objects locked (COMPLIANCE) until at least {}",
-            copied.len(),
-            report.objects,
+            "remote {name}: {} pushed; {} locked (COMPLIANCE) until at least {}",
+            crate::output::count(copied.len() as u64, "snapshot"),
+            crate::output::count(report.objects as u64, "object"),
             report
                 .earliest_retain_until
                 .map_or_else(|| "-".into(), |t| t.to_string())
@@ -234,8 +250,8 @@ fn verify(ctx: &Ctx, name: &str, read_data: bool) -> Result<Outcome> {
         )?;
     } else if errors.is_empty() {
         ctx.say(format!(
-            "remote {name}: {} objects verified, all locked",
-            report.objects
+            "remote {name}: {} verified, all locked",
+            crate::output::count(report.objects as u64, "object")
         ));
     }
     if errors.is_empty() {

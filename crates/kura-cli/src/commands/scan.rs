@@ -11,14 +11,24 @@ use crate::cli::{CanaryCmd, ScanCmd};
 use crate::context::Ctx;
 use crate::detection::{self, tree_path};
 use crate::exit::Outcome;
+use crate::output::count;
 
 fn mtime_of(meta: &std::fs::Metadata) -> Option<String> {
     let t = jiff::Timestamp::try_from(meta.modified().ok()?).ok()?;
     Some(t.to_string())
 }
 
+/// What a scan compared.
+struct Scanned {
+    judgement: Judgement,
+    /// Short id of the snapshot compared with.
+    base: String,
+    /// Canary files under the scanned paths, live or in the snapshot.
+    canaries: usize,
+}
+
 /// Compare the live files under `paths` with snapshot `against`.
-fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgement, String)> {
+fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> {
     let paths = if paths.is_empty() {
         ctx.config.backup.sources.clone()
     } else {
@@ -46,6 +56,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
     let mut changes = TreeChanges::default();
     let mut findings: Vec<Finding> = Vec::new();
     let mut roots = Vec::new();
+    let mut canaries = std::collections::BTreeSet::new();
     for root in &paths {
         let root = std::path::absolute(root)
             .with_context(|| format!("cannot resolve {}", root.display()))?;
@@ -57,7 +68,11 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("kura: could not read {e}");
+                    let path = e.path().map_or_else(|| root.clone(), |p| p.to_path_buf());
+                    let why = e
+                        .io_error()
+                        .map_or_else(|| e.to_string(), |io| io.to_string());
+                    eprintln!("kura: could not read {}: {why}", path.display());
                     continue;
                 }
             };
@@ -65,6 +80,9 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
                 continue;
             }
             let tp = tree_path(entry.path());
+            if kura_detect::canary::is_canary_name(&tp) {
+                canaries.insert(tp.clone());
+            }
             let meta = entry.metadata().ok();
             let prev = known.remove(&tp);
             if let (Some(p), Some(m)) = (&prev, &meta)
@@ -99,6 +117,9 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
     // Files in the snapshot under the scanned roots that are gone now.
     for (path, e) in known {
         if roots.iter().any(|r| path.starts_with(r.as_str())) {
+            if kura_detect::canary::is_canary_name(&path) {
+                canaries.insert(path.clone());
+            }
             changes.deleted.push((path, e.size));
         }
     }
@@ -110,10 +131,15 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<(Judgemen
         .count();
     let baseline = detection::baseline(&history).spanning(u32::try_from(since).unwrap_or(u32::MAX));
     let judgement = kura_detect::judge_snapshot(findings, &changes, &baseline);
-    Ok((judgement, base.short_id))
+    Ok(Scanned {
+        judgement,
+        base: base.short_id,
+        canaries: canaries.len(),
+    })
 }
 
-fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<Outcome> {
+fn report(ctx: &Ctx, scanned: &Scanned, only_canaries: bool) -> Result<Outcome> {
+    let (j, base) = (&scanned.judgement, scanned.base.as_str());
     let findings: Vec<&Finding> = j
         .findings
         .iter()
@@ -127,13 +153,39 @@ fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<O
     ctx.note("against", base);
     ctx.note("suspicious", suspicious);
     ctx.note("findings", findings.len());
+    if only_canaries {
+        ctx.note("canaries_checked", scanned.canaries);
+    }
+    // One canary can be found by several rules: count files.
+    let touched = findings
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if only_canaries && suspicious {
+        ctx.raise(
+            "canary_touched",
+            kura_audit::Severity::Critical,
+            &format!(
+                "{} of {} touched since snapshot {base}: something is changing files no one should open; check now, and see docs/suspicious-snapshot.md",
+                touched,
+                count(scanned.canaries as u64, "canary file")
+            ),
+            serde_json::json!({ "against": base, "findings": findings }),
+        );
+    }
     if ctx.global.json {
-        crate::output::json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "against": base,
             "verdict": if suspicious { "suspicious" } else { "clean" },
             "reasons": j.reasons,
             "findings": findings,
-        }))?;
+        });
+        if only_canaries {
+            doc["canaries_checked"] = scanned.canaries.into();
+            doc["canaries_touched"] = touched.into();
+        }
+        crate::output::json(&doc)?;
     } else {
         for f in &findings {
             println!(
@@ -145,11 +197,23 @@ fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<O
             );
         }
         let word = if suspicious { "SUSPICIOUS" } else { "clean" };
-        ctx.say(format!(
-            "compared with snapshot {base}: {word} ({} findings) {}",
-            findings.len(),
-            j.reasons.join("; ")
-        ));
+        if only_canaries {
+            ctx.say(format!(
+                "checked {} against snapshot {base}: {touched} touched ({word})",
+                count(scanned.canaries as u64, "canary file"),
+            ));
+            if scanned.canaries == 0 {
+                eprintln!(
+                    "kura: warning: no canary files under the checked paths: plant them with `kura canary plant DIR`, then back up"
+                );
+            }
+        } else {
+            ctx.say(format!(
+                "compared with snapshot {base}: {word} ({}) {}",
+                count(findings.len() as u64, "finding"),
+                j.reasons.join("; ")
+            ));
+        }
     }
     Ok(if suspicious {
         Outcome::Suspicious
@@ -159,8 +223,8 @@ fn report(ctx: &Ctx, j: &Judgement, base: &str, only_canaries: bool) -> Result<O
 }
 
 pub fn run(ctx: &Ctx, cmd: &ScanCmd) -> Result<Outcome> {
-    let (j, base) = scan(ctx, &cmd.paths, cmd.against.as_deref())?;
-    report(ctx, &j, &base, false)
+    let scanned = scan(ctx, &cmd.paths, cmd.against.as_deref())?;
+    report(ctx, &scanned, false)
 }
 
 pub fn canary(ctx: &Ctx, cmd: &CanaryCmd) -> Result<Outcome> {
@@ -181,8 +245,8 @@ pub fn canary(ctx: &Ctx, cmd: &CanaryCmd) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         CanaryCmd::Check { paths } => {
-            let (j, base) = scan(ctx, paths, None)?;
-            report(ctx, &j, &base, true)
+            let scanned = scan(ctx, paths, None)?;
+            report(ctx, &scanned, true)
         }
     }
 }

@@ -34,6 +34,6 @@ pub fn print(ctx: &Ctx, snaps: &[kura_engine::SnapshotInfo]) -> Result<Outcome> 
             s.paths.join(",")
         );
     }
-    ctx.say(format!("{} snapshots", snaps.len()));
+    ctx.say(crate::output::count(snaps.len() as u64, "snapshot"));
     Ok(Outcome::Ok)
 }

@@ -1,6 +1,6 @@
 //! Audit log throughput: fsync'd appends per second, and verification speed over a large log.
 //!
-//! `cargo run --release -p kura-audit --example throughput -- [APPENDS] [VERIFY_RECORDS] [DIR]`
+//! `cargo run --release -p kura-audit --example audit_throughput -- [APPENDS] [VERIFY_RECORDS] [DIR]`
 //! (defaults 2000, 1000000, a temporary directory under the current one).
 
 use std::time::Instant;
