@@ -78,6 +78,12 @@ fn restore(env: &Env, sandbox: &Path, args: &[&str]) -> i32 {
         .unwrap_or(-1)
 }
 
+/// The trainee restores with `args` (which must succeed), then asks for the grade.
+fn restore_and_check(env: &Env, sandbox: &Path, args: &[&str]) -> (serde_json::Value, i32) {
+    assert_eq!(restore(env, sandbox, args), 0, "kura {args:?} failed");
+    trainee_json(env, sandbox, &["train", "check", "."])
+}
+
 fn operator_actions(env: &Env) -> Vec<String> {
     let (log, code) = env.json(&["audit", "log"]);
     assert_eq!(code, 0, "{log}");
@@ -104,15 +110,11 @@ fn issue_12_restoring_latest_clean_passes_and_is_in_the_operators_audit_log() {
     assert_eq!(code, 1, "{early}");
     assert_eq!(early["passed"], false);
 
-    assert_eq!(
-        restore(
-            &env,
-            &sandbox,
-            &["restore", "latest-clean", "--target", "restore"]
-        ),
-        0
+    let (grade, code) = restore_and_check(
+        &env,
+        &sandbox,
+        &["restore", "latest-clean", "--target", "restore"],
     );
-    let (grade, code) = trainee_json(&env, &sandbox, &["train", "check", "."]);
     assert_eq!(code, 0, "{grade}");
     assert_eq!(grade["passed"], true);
     assert_eq!(grade["hints_used"], 1);
@@ -135,15 +137,11 @@ fn issue_12_restoring_latest_clean_passes_and_is_in_the_operators_audit_log() {
 fn issue_12_restoring_the_infected_latest_fails() {
     let env = Env::new();
     let sandbox = start(&env, "fast", "12");
-    assert_eq!(
-        restore(
-            &env,
-            &sandbox,
-            &["restore", "latest", "--target", "restore"]
-        ),
-        0
+    let (grade, code) = restore_and_check(
+        &env,
+        &sandbox,
+        &["restore", "latest", "--target", "restore"],
     );
-    let (grade, code) = trainee_json(&env, &sandbox, &["train", "check", "."]);
     assert_eq!(code, 1, "{grade}");
     assert_eq!(grade["passed"], false);
     assert_eq!(grade["score"], 0);
@@ -163,15 +161,11 @@ fn issue_12_dormant_attack_leaves_latest_clean_days_old() {
     let v = verdicts(&env, &sandbox);
     // Three nights of a slow attack: every one of them suspicious, the clean ones before.
     assert_eq!(&v[v.len() - 3..], ["suspicious"; 3], "{v:?}");
-    assert_eq!(
-        restore(
-            &env,
-            &sandbox,
-            &["restore", "latest-clean", "--target", "restore"]
-        ),
-        0
+    let (grade, code) = restore_and_check(
+        &env,
+        &sandbox,
+        &["restore", "latest-clean", "--target", "restore"],
     );
-    let (grade, code) = trainee_json(&env, &sandbox, &["train", "check", "."]);
     assert_eq!(code, 0, "{grade}");
     assert!(
         grade["data_lost_hours"].as_f64().unwrap() >= 96.0,
@@ -184,30 +178,20 @@ fn issue_12_offline_disk_scenario_can_only_be_passed_from_the_disk() {
     let env = Env::new();
     let sandbox = start(&env, "offline-disk", "14");
     // The local repository is gone: kura says so with its distinct exit code.
-    assert_eq!(
-        restore(
-            &env,
-            &sandbox,
-            &["restore", "latest-clean", "--target", "restore"]
-        ),
-        10
+    let local = ["restore", "latest-clean", "--target", "restore"];
+    assert_eq!(restore(&env, &sandbox, &local), 10);
+    let (grade, code) = restore_and_check(
+        &env,
+        &sandbox,
+        &[
+            "-r",
+            "disk/kura-repository",
+            "restore",
+            "latest-clean",
+            "--target",
+            "restore",
+        ],
     );
-    assert_eq!(
-        restore(
-            &env,
-            &sandbox,
-            &[
-                "-r",
-                "disk/kura-repository",
-                "restore",
-                "latest-clean",
-                "--target",
-                "restore"
-            ]
-        ),
-        0
-    );
-    let (grade, code) = trainee_json(&env, &sandbox, &["train", "check", "."]);
     assert_eq!(code, 0, "{grade}");
     assert!(grade["data_lost_hours"].as_f64().unwrap() > 72.0, "{grade}");
 }
