@@ -20,6 +20,7 @@
 
 mod backend;
 mod backup;
+mod drill;
 mod error;
 mod ops;
 mod progress;
@@ -28,6 +29,7 @@ mod snapshots;
 pub mod store;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
+pub use drill::{DamagedFile, DrillRestoreReport, PackReadReport};
 pub use error::{Error, Result};
 pub use ops::{
     Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, RestoreReport,

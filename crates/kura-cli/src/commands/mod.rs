@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod check;
+mod drill;
 mod events;
 mod forget;
 mod init;
@@ -43,6 +44,7 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Scan(_) => "scan",
         Command::Canary(_) => "canary",
         Command::Hold(_) => "legal_hold",
+        Command::Drill(c) => drill::action(c),
     }
 }
 
@@ -103,5 +105,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Hold(c) => verdict::hold(ctx, &c),
         Command::Scan(c) => scan::run(ctx, &c),
         Command::Canary(c) => scan::canary(ctx, &c),
+        Command::Drill(c) => drill::run(ctx, &c),
     }
 }
