@@ -98,6 +98,19 @@ pub enum Command {
     /// Restore drill: restore into scratch space, verify every byte, measure the RTO.
     #[command(after_help = DRILL_EXIT_STATUS, args_conflicts_with_subcommands = true)]
     Drill(DrillCmd),
+    /// Answer the MHLW checklist items on backup and recovery with kura's evidence (JSON, HTML).
+    #[command(after_help = EXIT_STATUS)]
+    Report(ReportCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportCmd {
+    /// Answers to the items only a person can give (TOML: [items."bcp.cyber"] answer, by, role, date, note).
+    #[arg(long)]
+    pub attest: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page (A4 print layout).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
 }
 
 const DRILL_EXIT_STATUS: &str = "EXIT STATUS:\n  0 the drill passed · 1 the drill failed (damage named) or an error · 10 repository not \

@@ -10,6 +10,7 @@ mod init;
 mod media;
 mod read;
 mod remote;
+mod report;
 mod restore;
 mod scan;
 mod serve;
@@ -45,6 +46,7 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Canary(_) => "canary",
         Command::Hold(_) => "legal_hold",
         Command::Drill(c) => drill::action(c),
+        Command::Report(_) => "report",
     }
 }
 
@@ -106,5 +108,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Scan(c) => scan::run(ctx, &c),
         Command::Canary(c) => scan::canary(ctx, &c),
         Command::Drill(c) => drill::run(ctx, &c),
+        Command::Report(c) => report::run(ctx, &c),
     }
 }
