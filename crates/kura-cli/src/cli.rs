@@ -111,6 +111,9 @@ pub struct ReportCmd {
     /// Write the report as one self-contained HTML page (A4 print layout).
     #[arg(long, value_name = "FILE.html")]
     pub out: Option<PathBuf>,
+    /// Also print it to PDF (real text, embedded Japanese font) with headless Chromium.
+    #[arg(long, value_name = "FILE.pdf")]
+    pub pdf: Option<PathBuf>,
 }
 
 const DRILL_EXIT_STATUS: &str = "EXIT STATUS:\n  0 the drill passed · 1 the drill failed (damage named) or an error · 10 repository not \

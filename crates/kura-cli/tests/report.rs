@@ -93,6 +93,32 @@ fn offline_item_is_no_before_a_disk_export_and_yes_after() {
         );
     }
 
+    // PDF: real text (pdftotext finds the Japanese item texts).
+    if chromium_available("kura-cli report --pdf") && testenv::require_tool("pdftotext") {
+        let pdf = env.path("report.pdf");
+        env.run(&[
+            "report",
+            "--attest",
+            "attest.toml",
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ])
+        .success();
+        let out = std::process::Command::new("pdftotext")
+            .arg(&pdf)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+        for needle in [
+            "認証ではありません",
+            "サイバー攻撃を想定した事業継続計画",
+            "復旧手順を確認している",
+        ] {
+            assert!(text.contains(needle), "PDF text lacks {needle}: {text}");
+        }
+    }
+
     // A bad attestation is refused with one line naming the file.
     env.write(
         "bad.toml",
