@@ -110,6 +110,12 @@ pub enum Command {
     Completions(CompletionsCmd),
     /// Write the manual pages (kura.1 and kura-COMMAND.1) into a folder.
     Man(ManCmd),
+    /// Restore drill: restore into scratch space, verify every byte, measure the RTO.
+    #[command(after_help = DRILL_EXIT_STATUS, args_conflicts_with_subcommands = true)]
+    Drill(DrillCmd),
+    /// Answer the MHLW checklist items on backup and recovery with kura's evidence (JSON, HTML).
+    #[command(after_help = EXIT_STATUS)]
+    Report(ReportCmd),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +157,66 @@ pub enum TrainCmd {
         /// The sandbox folder.
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportCmd {
+    /// Answers to the items only a person can give (TOML: [items."bcp.cyber"] answer, by, role, date, note).
+    #[arg(long)]
+    pub attest: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page (A4 print layout).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+    /// Also print it to PDF (real text, embedded Japanese font) with headless Chromium.
+    #[arg(long, value_name = "FILE.pdf")]
+    pub pdf: Option<PathBuf>,
+}
+
+const DRILL_EXIT_STATUS: &str = "EXIT STATUS:\n  0 the drill passed · 1 the drill failed (damage named) or an error · 10 repository not \
+found · 11 repository busy · 12 wrong password";
+
+#[derive(Debug, Args)]
+pub struct DrillCmd {
+    #[command(subcommand)]
+    pub action: Option<DrillAction>,
+    #[command(flatten)]
+    pub run: DrillRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillAction {
+    /// Past drills, their results, RTO and sign-offs.
+    List,
+    /// Record that a person reviewed a drill's result.
+    Sign {
+        /// The drill's id (from `kura drill list`).
+        id: u64,
+        /// Who signs.
+        #[arg(long)]
+        by: String,
+        /// Their role (e.g. 情報システム担当).
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DrillRunArgs {
+    /// Snapshot to restore.
+    #[arg(long, default_value = "latest-clean")]
+    pub snapshot: String,
+    /// Which copy: `local`, `disk:LABEL` (an offline disk, mounted) or `remote:NAME`.
+    #[arg(long, default_value = "local")]
+    pub copy: String,
+    /// Restore every file (default: a sample).
+    #[arg(long, conflicts_with = "sample")]
+    pub full: bool,
+    /// Restore about this percentage of the files (default 10, or drill.sample_percent).
+    #[arg(long, value_name = "PCT")]
+    pub sample: Option<f64>,
+    /// Make the scratch folder here (e.g. on the disk a real restore would use); it is removed afterwards.
+    #[arg(long, short = 't')]
+    pub target: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

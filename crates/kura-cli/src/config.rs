@@ -31,6 +31,20 @@ pub struct FileConfig {
     /// Alert channels (syslog, smtp, webhook), one `[[channel]]` table each.
     #[serde(default, rename = "channel")]
     pub channels: Vec<kura_audit::ChannelConfig>,
+    #[serde(default)]
+    pub drill: DrillSection,
+}
+
+/// `[drill]`: restore drills.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillSection {
+    /// `kura status` turns amber when the last passed drill of a copy is older (default 30).
+    pub max_age_days: Option<u32>,
+    /// Packs are read in this many parts, one per drill (default 30: daily drills read all in a month).
+    pub read_parts: Option<u32>,
+    /// Default sample size in percent (default 10).
+    pub sample_percent: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

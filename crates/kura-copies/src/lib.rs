@@ -36,4 +36,7 @@ pub mod status;
 pub use error::{Error, Result};
 pub use media::{DiskRecord, DiskStatus, MediaRegistry, write_atomic};
 pub use s3::{ObjectLock, RetentionPolicy, S3LockStore, S3Options, VerifyProblem, VerifyReport};
-pub use status::{CopiesState, CopyKind, CopyState, Level, StatusReport, evaluate};
+pub use status::{
+    CopiesState, CopyKind, CopyState, DrillLine, DrillState, Level, StatusReport, evaluate,
+    judge_drills,
+};

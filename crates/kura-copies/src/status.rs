@@ -108,6 +108,9 @@ pub struct CopyLine {
     pub verification_age_days: Option<i64>,
     /// What needs doing.
     pub warnings: Vec<String>,
+    /// The restore drills of this copy, when drills are tracked ([`judge_drills`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillLine>,
 }
 
 /// The 3-2-1-1-0 status.
@@ -183,6 +186,94 @@ fn copy_line(c: &CopyState, now: Timestamp, opts: &StatusOptions) -> CopyLine {
         copy_age_days: copy_age,
         verification_age_days: verification_age,
         warnings,
+        drill: None,
+    }
+}
+
+/// The restore drills of one copy, as the drill history knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillState {
+    /// The copy's name, as in [`CopyState::name`].
+    pub copy: String,
+    /// The id of the last drill.
+    pub last_drill: u64,
+    /// When the last drill ran.
+    pub last_at: Timestamp,
+    /// Whether it passed.
+    pub last_passed: bool,
+    /// When the last passing drill ran.
+    pub last_pass: Option<Timestamp>,
+    /// That drill's RTO in milliseconds.
+    pub last_pass_rto_ms: Option<u64>,
+}
+
+/// A copy's drill verdict in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrillLine {
+    /// Green: a drill passed within the limit; amber: none did (or never drilled); red: the
+    /// last drill failed.
+    pub level: Level,
+    /// The id of the last drill.
+    pub last_drill: Option<u64>,
+    /// When the last passing drill ran.
+    pub last_pass: Option<Timestamp>,
+    /// Whole days since then.
+    pub last_pass_age_days: Option<i64>,
+    /// Its RTO in milliseconds.
+    pub rto_ms: Option<u64>,
+}
+
+/// Add the restore drills to a status: each copy line gets a [`DrillLine`], a warning when a
+/// drill is due or failed, and the levels rise accordingly. `drills` has at most one entry per
+/// copy; a copy without one has never been drilled.
+pub fn judge_drills(
+    report: &mut StatusReport,
+    drills: &[DrillState],
+    now: Timestamp,
+    max_age_days: u32,
+) {
+    for line in &mut report.copies {
+        let d = drills.iter().find(|d| d.copy == line.name);
+        let age = d.and_then(|d| d.last_pass).map(|t| age_days(now, t));
+        let (level, warning) = match d {
+            None => (
+                Level::Amber,
+                Some(format!(
+                    "{}: no restore drill yet; run `kura drill`",
+                    line.name
+                )),
+            ),
+            Some(d) if !d.last_passed => (
+                Level::Red,
+                Some(format!(
+                    "{}: the last restore drill ({}) failed; see `kura drill list`",
+                    line.name, d.last_drill
+                )),
+            ),
+            Some(_) => match age {
+                Some(a) if a > i64::from(max_age_days) => (
+                    Level::Amber,
+                    Some(format!(
+                        "{}: the last passed restore drill is {a} days old (limit {max_age_days})",
+                        line.name
+                    )),
+                ),
+                _ => (Level::Green, None),
+            },
+        };
+        line.level = line.level.max(level);
+        if let Some(w) = warning {
+            line.warnings.push(w.clone());
+            report.warnings.push(w);
+        }
+        line.drill = Some(DrillLine {
+            level,
+            last_drill: d.map(|d| d.last_drill),
+            last_pass: d.and_then(|d| d.last_pass),
+            last_pass_age_days: age,
+            rto_ms: d.and_then(|d| d.last_pass_rto_ms),
+        });
+        report.level = report.level.max(line.level);
     }
 }
 
@@ -449,5 +540,57 @@ mod tests {
         let r = evaluate(&CopiesState::default(), t(0), &StatusOptions::default());
         assert_eq!(r.level, Level::Red);
         assert_eq!(r.rules[4].level, Level::Amber);
+    }
+
+    #[test]
+    fn drills_are_green_when_recent_amber_when_old_or_missing_red_when_failed() {
+        let drill = |copy: &str, at: i64, passed: bool, pass: Option<i64>| DrillState {
+            copy: copy.into(),
+            last_drill: 7,
+            last_at: t(at),
+            last_passed: passed,
+            last_pass: pass.map(t),
+            last_pass_rto_ms: pass.map(|_| 1500),
+        };
+        let judge = |drills: &[DrillState]| {
+            let mut r = evaluate(&full(), t(40), &StatusOptions::default());
+            judge_drills(&mut r, drills, t(40), 30);
+            r
+        };
+        let recent = [
+            drill("local", 39, true, Some(39)),
+            drill("disk-a", 35, true, Some(35)),
+            drill("s3:kura", 20, true, Some(20)),
+        ];
+        let r = judge(&recent);
+        let levels: Vec<Level> = r
+            .copies
+            .iter()
+            .map(|c| c.drill.as_ref().unwrap().level)
+            .collect();
+        assert_eq!(levels, vec![Level::Green; 3]);
+        assert_eq!(r.copies[0].drill.as_ref().unwrap().rto_ms, Some(1500));
+
+        let r = judge(&[
+            drill("local", 39, false, Some(5)),
+            drill("disk-a", 5, true, Some(5)),
+        ]);
+        let levels: Vec<Level> = r
+            .copies
+            .iter()
+            .map(|c| c.drill.as_ref().unwrap().level)
+            .collect();
+        assert_eq!(levels, vec![Level::Red, Level::Amber, Level::Amber]);
+        assert_eq!(r.level, Level::Red);
+        assert_eq!(
+            r.copies[1].drill.as_ref().unwrap().last_pass_age_days,
+            Some(35)
+        );
+        assert!(r.warnings.iter().any(|w| w.contains("35 days old")));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("s3:kura: no restore drill yet"))
+        );
     }
 }

@@ -20,6 +20,7 @@
 
 mod backend;
 mod backup;
+mod drill;
 mod error;
 mod ops;
 mod progress;
@@ -29,6 +30,7 @@ pub mod store;
 mod throttle;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
+pub use drill::{DamagedFile, DrillRestoreReport, PackReadReport};
 pub use error::{Error, Result};
 pub use ops::{
     Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, Overwrite,

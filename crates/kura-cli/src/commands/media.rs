@@ -11,7 +11,7 @@ use crate::context::Ctx;
 use crate::exit::Outcome;
 
 /// The repository folder on a disk.
-fn disk_repo(mount: &Path) -> PathBuf {
+pub(crate) fn disk_repo(mount: &Path) -> PathBuf {
     mount.join("kura-repository")
 }
 

@@ -4,12 +4,14 @@ mod audit;
 mod backup;
 mod check;
 mod docs;
+mod drill;
 mod events;
 mod forget;
 mod init;
 mod media;
 mod read;
 mod remote;
+mod report;
 mod restore;
 mod scan;
 mod serve;
@@ -50,6 +52,8 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Train(crate::cli::TrainCmd::Check { .. }) => "train.check",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
+        Command::Drill(c) => drill::action(c),
+        Command::Report(_) => "report",
     }
 }
 
@@ -170,5 +174,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Train(c) => train::run(ctx, &c),
         Command::Completions(c) => docs::completions(&c),
         Command::Man(c) => docs::man(&c),
+        Command::Drill(c) => drill::run(ctx, &c),
+        Command::Report(c) => report::run(ctx, &c),
     }
 }

@@ -44,17 +44,17 @@ fn save(ctx: &Ctx, remotes: &BTreeMap<String, RemoteRecord>) -> Result<()> {
     Ok(())
 }
 
-fn get(ctx: &Ctx, name: &str) -> Result<RemoteRecord> {
+pub(crate) fn get(ctx: &Ctx, name: &str) -> Result<RemoteRecord> {
     load(ctx)?
         .remove(name)
         .with_context(|| format!("no remote named {name:?}: add it with `kura remote add`"))
 }
 
-fn connect(rec: &RemoteRecord) -> Result<Arc<S3LockStore>> {
+pub(crate) fn connect(rec: &RemoteRecord) -> Result<Arc<S3LockStore>> {
     Ok(Arc::new(S3LockStore::connect(&rec.options)?))
 }
 
-fn open_remote(ctx: &Ctx, store: &Arc<S3LockStore>) -> Result<Repo> {
+pub(crate) fn open_remote(ctx: &Ctx, store: &Arc<S3LockStore>) -> Result<Repo> {
     let store: Arc<dyn ObjectStore> = store.clone();
     // The hospital's uplink is shared: pace transfers to the configured averages.
     let up = ctx.global.limit_upload.or(ctx.config.limit_upload);

@@ -82,11 +82,12 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
             );
         }
     }
-    let report = kura_copies::evaluate(
+    let mut report = kura_copies::evaluate(
         &CopiesState { copies },
         jiff::Timestamp::now(),
         &StatusOptions::default(),
     );
+    crate::commands::drill::judge_status(ctx, &mut report)?;
     if ctx.global.json {
         crate::output::json(&report)?;
     } else {
@@ -104,6 +105,9 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
                 .copy_age_days
                 .map_or_else(|| "never".into(), |d| format!("{d} days ago"));
             println!("  {} {:<40} last copy {age}", mark(c.level), c.name);
+            if let Some(line) = crate::commands::drill::status_line(c) {
+                println!("        {line}");
+            }
             for w in &c.warnings {
                 println!("        ! {w}");
             }
