@@ -149,8 +149,15 @@ pub struct HoldCmd {
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
-    /// Snapshot to show (default: latest-clean; latest when no snapshot is judged clean).
+    /// Snapshot to show, pinned (default: latest-clean, followed as new clean backups arrive;
+    /// latest when no snapshot is judged clean).
     pub snapshot: Option<String>,
+    /// Same as the SNAPSHOT argument: show this snapshot and never switch.
+    #[arg(long = "snapshot", value_name = "SNAP", conflicts_with = "snapshot")]
+    pub snapshot_flag: Option<String>,
+    /// Seconds between looks for a newer clean backup to show (0: never).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub refresh: u64,
     /// Address to listen on. Anything but loopback requires viewer users in kura.toml.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,

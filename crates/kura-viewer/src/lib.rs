@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use kura_viewer::{AccessLog, Banner, router};
+//! use kura_viewer::{AccessLog, Banner, Shown, router};
 //!
 //! struct Stderr;
 //! impl AccessLog for Stderr {
@@ -24,8 +24,11 @@
 //!     verdict: "clean".into(),
 //!     source: "ssmix2".into(),
 //! };
-//! let index = Arc::new(kura_ssmix::PatientIndex::new());
-//! let app: axum::Router = router(index, banner, Vec::new(), Arc::new(Stderr));
+//! let shown = Shown::new(Arc::new(kura_ssmix::PatientIndex::new()), banner);
+//! let app: axum::Router = router(shown.clone(), Vec::new(), Arc::new(Stderr));
+//! // Later, when a newer clean backup has been indexed, every following request sees it:
+//! # let newer = shown.current().banner.clone();
+//! shown.replace(Arc::new(kura_ssmix::PatientIndex::new()), newer);
 //! # let _ = app;
 //! ```
 
@@ -34,7 +37,7 @@ mod pages;
 mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use kura_ssmix::PatientIndex;
 
@@ -50,10 +53,47 @@ pub struct Banner {
     pub source: String,
 }
 
+/// One indexed backup and the banner naming it.
+#[derive(Debug)]
+pub struct Generation {
+    pub index: Arc<PatientIndex>,
+    pub banner: Banner,
+}
+
+/// The generation the viewer shows, shared between the server and whoever indexes newer
+/// backups. A page is rendered from one generation; [`Shown::replace`] swaps it whole, so a
+/// running viewer keeps up with backups without a restart.
+#[derive(Debug, Clone)]
+pub struct Shown(Arc<RwLock<Arc<Generation>>>);
+
+impl Shown {
+    pub fn new(index: Arc<PatientIndex>, banner: Banner) -> Shown {
+        Shown(Arc::new(RwLock::new(Arc::new(Generation {
+            index,
+            banner,
+        }))))
+    }
+
+    /// The generation shown now.
+    pub fn current(&self) -> Arc<Generation> {
+        // A panic while swapping cannot leave a half-written Arc: the poison is harmless.
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Shows `index` from now on; requests already running finish with the old one.
+    pub fn replace(&self, index: Arc<PatientIndex>, banner: Banner) {
+        let next = Arc::new(Generation { index, banner });
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+}
+
 /// Where page views and logins are recorded (the audit log, in kura-cli).
 ///
 /// Actions: `viewer.login` (target: user name), `viewer.search` (target: the query),
-/// `viewer.patient_view` (target: patient id). Outcomes: `ok`, `denied`, `locked`, `not_found`.
+/// `viewer.patient_view` and `viewer.patient_print` (target: patient id). Outcomes: `ok`, `denied`, `locked`, `not_found`.
 /// The actor is the logged-in user, or `local` when no users are configured.
 pub trait AccessLog: Send + Sync + 'static {
     fn record(&self, actor: &str, action: &str, target: &str, outcome: &str);
@@ -110,21 +150,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The viewer's routes with all hardening layers. Login is required iff `users` is non-empty.
-pub fn router(
-    index: Arc<PatientIndex>,
-    banner: Banner,
-    users: Vec<ViewerUser>,
-    log: Arc<dyn AccessLog>,
-) -> axum::Router {
-    web::router(index, banner, users, log)
+pub fn router(shown: Shown, users: Vec<ViewerUser>, log: Arc<dyn AccessLog>) -> axum::Router {
+    web::router(shown, users, log)
 }
 
 /// Serves until Ctrl-C on a runtime of its own. `ready` gets the bound address (useful with
 /// port 0). Refuses a non-loopback `listen` when no users are configured.
 pub fn serve_blocking(
     opts: ServeOptions,
-    index: Arc<PatientIndex>,
-    banner: Banner,
+    shown: Shown,
     log: Arc<dyn AccessLog>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
@@ -144,7 +178,7 @@ pub fn serve_blocking(
                 source,
             })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
-        let app = router(index, banner, opts.users, log);
+        let app = router(shown, opts.users, log);
         ready(addr);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -181,8 +215,7 @@ mod tests {
         };
         let err = serve_blocking(
             opts,
-            Arc::new(PatientIndex::new()),
-            banner,
+            Shown::new(Arc::new(PatientIndex::new()), banner),
             Arc::new(Nop),
             |_| panic!("must not start"),
         )

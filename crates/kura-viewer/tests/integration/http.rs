@@ -202,3 +202,37 @@ fn login_is_required_when_users_are_configured() {
         401
     );
 }
+
+#[test]
+fn a_swapped_generation_is_shown_from_the_next_request() {
+    let s = start(vec![]);
+    let t = &s.truth.patients[0];
+    let before = get(s.addr, &format!("/patient/{}", t.id), None);
+    assert!(before.body.contains("5e1f0c2a"), "{}", before.body);
+    let newer = kura_viewer::Banner {
+        snapshot_id: "77aa88bb".into(),
+        ..crate::support::banner()
+    };
+    s.shown
+        .replace(std::sync::Arc::new(kura_ssmix::PatientIndex::new()), newer);
+    let after = get(s.addr, &format!("/patient/{}", t.id), None);
+    assert_eq!(after.status, 404, "the new (empty) generation is shown");
+    assert!(after.body.contains("77aa88bb"), "{}", after.body);
+}
+
+#[test]
+fn printable_summary_is_served_and_audited() {
+    let s = start(vec![]);
+    let t = &s.truth.patients[1];
+    let r = get(s.addr, &format!("/patient/{}/print", t.id), None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("患者サマリー") && r.body.contains("5e1f0c2a"));
+    assert!(
+        s.log
+            .entries()
+            .iter()
+            .any(|e| e[1] == "viewer.patient_print" && e[2] == t.id),
+        "{:?}",
+        s.log.entries()
+    );
+}

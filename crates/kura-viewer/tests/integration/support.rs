@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kura_ssmix::PatientIndex;
 use kura_testkit::ssmix::{SsmixTruth, generate};
-use kura_viewer::{AccessLog, Banner, ServeOptions, ViewerUser, serve_blocking};
+use kura_viewer::{AccessLog, Banner, ServeOptions, Shown, ViewerUser, serve_blocking};
 
 #[derive(Default)]
 pub struct MemLog(pub Mutex<Vec<[String; 4]>>);
@@ -49,6 +49,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub log: Arc<MemLog>,
     pub truth: SsmixTruth,
+    /// What the server shows; tests may swap in another generation.
+    pub shown: Shown,
 }
 
 /// Starts a server on an ephemeral loopback port; it lives until the test process ends.
@@ -57,14 +59,14 @@ pub fn start(users: Vec<ViewerUser>) -> Server {
     let log = Arc::new(MemLog::default());
     let (tx, rx) = mpsc::channel();
     let log2: Arc<dyn AccessLog> = log.clone();
+    let shown = Shown::new(Arc::new(ix), banner());
+    let shown2 = shown.clone();
     std::thread::spawn(move || {
         let opts = ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             users,
         };
-        let r = serve_blocking(opts, Arc::new(ix), banner(), log2, |addr| {
-            tx.send(addr).unwrap()
-        });
+        let r = serve_blocking(opts, shown2, log2, |addr| tx.send(addr).unwrap());
         if let Err(e) = r {
             eprintln!("server failed: {e}");
         }
@@ -72,7 +74,12 @@ pub fn start(users: Vec<ViewerUser>) -> Server {
     let addr = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("server did not start");
-    Server { addr, log, truth }
+    Server {
+        addr,
+        log,
+        truth,
+        shown,
+    }
 }
 
 #[derive(Debug)]
