@@ -486,9 +486,9 @@ mod tests {
         .unwrap();
         assert!(ix.patient(id).unwrap().notices.is_empty());
         // Another patient's ID (a merge, test data): indexed here, with a notice naming both.
-        let merged = enc(&format!(
-            "MSH|^~\\&|||||20260102||ADT^A60^ADT_A60|1|P|2.5\rPID|||0000077777^^^^PI||別人^^^^^^L^I\rIAM|1|DA|^ペニシリン|SV||A\r"
-        ));
+        let merged = enc(
+            "MSH|^~\\&|||||20260102||ADT^A60^ADT_A60|1|P|2.5\rPID|||0000077777^^^^PI||別人^^^^^^L^I\rIAM|1|DA|^ペニシリン|SV||A\r",
+        );
         ix.add_file(&path(id, "ADT-51", "-", '1'), &merged).unwrap();
         let rec = ix.patient(id).unwrap();
         assert_eq!(&*rec.allergies[0].allergen, "ペニシリン");

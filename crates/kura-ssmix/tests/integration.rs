@@ -173,7 +173,7 @@ fn issue_16_spec_example_storage_shows_every_fact() {
     }
     assert_eq!(
         failed,
-        [truth.unreadable.clone()],
+        std::slice::from_ref(&truth.unreadable),
         "only the unreadable file fails"
     );
     assert_eq!(

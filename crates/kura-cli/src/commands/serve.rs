@@ -226,15 +226,14 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     });
     let every = std::time::Duration::from_secs(cmd.refresh);
     let mut current = snap.id.clone();
-    while !pinned && cmd.refresh > 0 {
-        match done_rx.recv_timeout(every) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            _ => break,
-        }
-        match refresh(ctx, cmd, &current, &shown) {
-            Ok(Some(id)) => current = id,
-            Ok(None) => {}
-            Err(e) => eprintln!("kura: warning: could not look for a newer backup: {e:#}"),
+    if !pinned && cmd.refresh > 0 {
+        // Each timeout without the server stopping is time to look for a newer backup.
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(every) {
+            match refresh(ctx, cmd, &current, &shown) {
+                Ok(Some(id)) => current = id,
+                Ok(None) => {}
+                Err(e) => eprintln!("kura: warning: could not look for a newer backup: {e:#}"),
+            }
         }
     }
     server
