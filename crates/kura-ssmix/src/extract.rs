@@ -651,6 +651,54 @@ mod tests {
     }
 
     #[test]
+    fn ras_o17_administrations_are_given_entries() {
+        // OMP-11/-12 (処方・注射実施): RAS^O17, RXA-3 start, RXA-5 drug, RXA-6 amount, RXA-7 units.
+        let r = run(&format!(
+            "{MSH}RAS^O17^RAS_O17|1|P|2.5\rPID|||0000012345\r\
+             ORC|RE|1|||||||20260105\r\
+             RXA|0|1|202601050900|202601050930|620002559^アドナ注（静脈用）50mg^HOT9|1|AMP^アンプル^MR9P\r\
+             RXR|IV^静脈内^HL70162\r"
+        ));
+        let p = &r.prescriptions[0];
+        assert_eq!(p.kind, PrescriptionKind::Given);
+        assert_eq!(&*p.drug, "アドナ注（静脈用）50mg");
+        assert_eq!(&*p.dose, "1 アンプル");
+        assert_eq!(&*p.date, "202601050900");
+        assert_eq!(&*p.route, "静脈内");
+    }
+
+    #[test]
+    fn timing_code_without_text_is_decoded_or_marked() {
+        let r = run(&format!(
+            "{MSH}RDE^O11^RDE_O11|1|P|2.5\rORC|NW\r\
+             RXE||1^薬A^HOT|1||TAB^錠^MR9P\rTQ1|||1012040400000000&&JAMISDP01\r\
+             ORC|NW\rRXE||2^薬B^HOT|1||TAB^錠^MR9P\rTQ1|||TID\r\
+             ORC|NW\rRXE||3^薬C^HOT|1||TAB^錠^MR9P\rTQ1|||1099999900000000&&JAMISDP01\r"
+        ));
+        let timing = |d: &str| {
+            r.prescriptions
+                .iter()
+                .find(|p| &*p.drug == d)
+                .map(|p| p.timing.to_string())
+                .unwrap()
+        };
+        assert_eq!(timing("薬A"), "内服・経口・１日２回朝夕食後");
+        assert_eq!(timing("薬B"), "1日3回");
+        assert_eq!(timing("薬C"), "用法コード 1099999900000000");
+    }
+
+    #[test]
+    fn injection_rxe_without_components_is_itself_the_drug() {
+        let r = run(&format!(
+            "{MSH}RDE^O11^RDE_O11|1|P|2.5\rORC|NW\r\
+             RXE||620007329^ソリタ−Ｔ３号輸液５００ｍＬ^HOT9|1||HON^本^MR9P|INJ^注射剤^MR9P\rRXR|IV^静脈内\r"
+        ));
+        assert_eq!(r.prescriptions.len(), 1);
+        assert_eq!(r.prescriptions[0].kind, PrescriptionKind::Injection);
+        assert_eq!(&*r.prescriptions[0].route, "静脈内");
+    }
+
+    #[test]
     fn rde_with_rxo() {
         let r = run(&format!(
             "{MSH}OMP^O09|1|P|2.5\rORC|NW\rRXO|123^ワーファリン錠1mg|2||TAB^錠\r"
