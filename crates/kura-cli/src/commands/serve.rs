@@ -45,15 +45,18 @@ struct Built {
 }
 
 /// The one-line description of what is shown, printed when serving starts and on refresh.
-fn summary_line(
-    snap: &kura_engine::SnapshotInfo,
-    files: u64,
-    st: kura_ssmix::IndexStats,
-) -> String {
+fn summary_line(b: &Built, st: kura_ssmix::IndexStats) -> String {
+    let snap = &b.snap;
     let mut s = format!(
         "snapshot {} ({}, {}): {} SS-MIX2 files, {} patients, {} skipped",
-        snap.short_id, snap.time, snap.verdict, files, st.patients, st.files_skipped
+        snap.short_id, snap.time, snap.verdict, b.files, st.patients, st.files_skipped
     );
+    if b.other_files > 0 {
+        s.push_str(&format!(
+            "; {} other files without SS-MIX2 names",
+            b.other_files
+        ));
+    }
     if st.id_mismatches > 0 || st.misfiled > 0 {
         s.push_str(&format!(
             "; shown under their storage path: {} with another PID-3, {} misfiled",
@@ -176,6 +179,7 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     ctx.note("snapshot", &snap.id);
     ctx.note("listen", cmd.listen.to_string());
     let stats = built.index.stats();
+    let line = summary_line(&built, stats);
     let shown = Shown::new(Arc::new(built.index), banner(ctx, &snap, pinned));
     let log: Arc<dyn AccessLog> = Arc::new(AuditAccessLog {
         log: ctx.audit_log()?,
@@ -199,11 +203,7 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
         users,
     };
     let json = ctx.global.json;
-    let summary = format!(
-        "{}{}",
-        summary_line(&snap, built.files, stats),
-        if pinned { "; pinned" } else { "" }
-    );
+    let summary = format!("{}{}", line, if pinned { "; pinned" } else { "" });
     // The server runs on its own thread; this one looks for newer clean backups (Ctx is not
     // shareable across threads) until the server stops.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -256,7 +256,7 @@ fn refresh(ctx: &Ctx, cmd: &ServeCmd, current: &str, shown: &Shown) -> Result<Op
         return Ok(None);
     }
     let built = build(ctx, &newest.id, cmd.root.as_deref())?;
-    let line = summary_line(&built.snap, built.files, built.index.stats());
+    let line = summary_line(&built, built.index.stats());
     shown.replace(Arc::new(built.index), banner(ctx, &built.snap, false));
     ctx.audit(
         "serve.refresh",
