@@ -34,6 +34,7 @@
 
 mod auth;
 mod pages;
+mod tls;
 mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +43,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use kura_ssmix::PatientIndex;
 
 pub use auth::hash_password;
+pub use tls::TlsIdentity;
 
 /// Which backup the viewer shows, printed on every page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +116,8 @@ pub struct ServeOptions {
     /// Default `127.0.0.1:8080`. Any other address requires `users`.
     pub listen: SocketAddr,
     pub users: Vec<ViewerUser>,
+    /// Serve HTTPS with this certificate; session cookies then carry `Secure`.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServeOptions {
@@ -121,6 +125,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             users: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -145,13 +150,15 @@ pub enum Error {
     Serve(#[source] std::io::Error),
     #[error("cannot hash password: {0}")]
     Hash(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The viewer's routes with all hardening layers. Login is required iff `users` is non-empty.
 pub fn router(shown: Shown, users: Vec<ViewerUser>, log: Arc<dyn AccessLog>) -> axum::Router {
-    web::router(shown, users, log)
+    web::router(shown, users, log, false)
 }
 
 /// Serves until Ctrl-C on a runtime of its own. `ready` gets the bound address (useful with
@@ -170,6 +177,12 @@ pub fn serve_blocking(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    // Check the certificate before binding, so a bad one fails fast.
+    let tls = opts
+        .tls
+        .as_ref()
+        .map(TlsIdentity::server_config)
+        .transpose()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -178,17 +191,30 @@ pub fn serve_blocking(
                 source,
             })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
-        let app = router(shown, opts.users, log);
-        ready(addr);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // If the signal handler cannot be installed, serve until the process ends.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
-            .await
-            .map_err(Error::Serve)
+        let app = web::router(shown, opts.users, log, tls.is_some());
+        let shutdown = async {
+            // If the signal handler cannot be installed, serve until the process ends.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config).map_err(Error::Serve)?;
+                ready(addr);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(Error::Serve)
+            }
+            None => {
+                ready(addr);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(Error::Serve)
+            }
+        }
     })
 }
 
@@ -206,6 +232,7 @@ mod tests {
         let opts = ServeOptions {
             listen: "0.0.0.0:0".parse().unwrap(),
             users: vec![],
+            tls: None,
         };
         let banner = Banner {
             snapshot_id: "x".into(),

@@ -25,6 +25,8 @@ const RESULT_LIMIT: usize = 100;
 
 struct App {
     shown: Shown,
+    /// Served over TLS: session cookies carry `Secure`.
+    secure: bool,
     auth: Auth,
     log: Arc<dyn AccessLog>,
 }
@@ -44,9 +46,15 @@ impl Actor {
     }
 }
 
-pub(crate) fn router(shown: Shown, users: Vec<ViewerUser>, log: Arc<dyn AccessLog>) -> Router {
+pub(crate) fn router(
+    shown: Shown,
+    users: Vec<ViewerUser>,
+    log: Arc<dyn AccessLog>,
+    secure: bool,
+) -> Router {
     let app = Arc::new(App {
         shown,
+        secure,
         auth: Auth::new(users),
         log,
     });
@@ -365,8 +373,10 @@ async fn login(
         Ok(()) => {
             app.log.record(&f.user, "viewer.login", &f.user, "ok");
             let token = app.auth.start(&f.user);
-            let cookie =
-                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+            let secure = if app.secure { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{secure}"
+            );
             let mut res = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 res.headers_mut().insert(header::SET_COOKIE, v);
