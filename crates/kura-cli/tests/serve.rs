@@ -14,7 +14,7 @@ use kura_testkit::browser::{
     artifacts_dir, chromium, chromium_available, dump_dom, percent_encode,
 };
 use kura_testkit::ssmix::{PatientTruth, stored_message, write_spec_storage, write_tree};
-use testenv::Env;
+use testenv::{Env, require_tool};
 
 /// Indexing a snapshot on a busy two-core CI machine: generous, but bounded.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -528,4 +528,69 @@ fn serve_picks_up_a_newer_clean_backup_without_restart() {
         "the pinned viewer moved"
     );
     assert!(body.contains("pinned"), "the banner says it is pinned");
+}
+
+/// `kura serve --tls` serves HTTPS with a self-signed certificate kept in the state directory
+/// (key readable by its owner only), prints its SHA-256 fingerprint, and keeps it on restart.
+#[test]
+fn serve_tls_self_signed_certificate_has_a_stable_printed_fingerprint() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.init();
+    let src = env.path("ssmix2");
+    let truth = write_spec_storage(&src).expect("write spec storage");
+    let (backup, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{backup}");
+
+    let fingerprint = |server: &Server| -> (String, String) {
+        let ready: serde_json::Value = serde_json::from_str(&server.line).expect("JSON ready line");
+        let url = ready["listening"].as_str().expect("listening").to_string();
+        let fp = ready["tls_sha256"]
+            .as_str()
+            .expect("tls_sha256")
+            .to_string();
+        (url, fp)
+    };
+    let first = Server::start_with(&env, true, "serve-tls", &["--tls"]);
+    let (url, fp) = fingerprint(&first);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert_eq!(fp.len(), 95, "{fp}");
+    let tls_dir = env.path(".local/state/kura/viewer-tls");
+    let mode = std::fs::metadata(tls_dir.join("key.pem"))
+        .expect("key.pem")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the private key is owner-only");
+    if require_tool("openssl") {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(tls_dir.join("cert.pem"))
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.trim_end().ends_with(&fp),
+            "openssl says {text}, kura printed {fp}"
+        );
+    }
+    if chromium_available("kura-cli serve --tls") {
+        let page = format!("{url}patient/{}", truth.patient_id);
+        let dom = String::from_utf8_lossy(
+            &chromium(
+                &env.path("chromium-profile"),
+                &["--ignore-certificate-errors", "--dump-dom", &page],
+            )
+            .stdout,
+        )
+        .into_owned();
+        assert!(dom.contains("ハウスダスト"), "over HTTPS: {dom:.400}");
+    }
+    drop(first);
+
+    let second = Server::start_with(&env, true, "serve-tls-again", &["--tls"]);
+    assert_eq!(
+        fingerprint(&second).1,
+        fp,
+        "the certificate is kept across restarts"
+    );
 }

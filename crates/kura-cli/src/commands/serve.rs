@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use kura_engine::{LockMode, Verdict};
 use kura_ssmix::PatientIndex;
-use kura_viewer::{AccessLog, Banner, ServeOptions, Shown, ViewerUser};
+use kura_viewer::{AccessLog, Banner, ServeOptions, Shown, TlsIdentity, ViewerUser};
 
 use crate::cli::ServeCmd;
 use crate::context::Ctx;
@@ -169,6 +169,10 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
             cmd.listen
         );
     }
+    // Before indexing: a bad certificate fails fast.
+    let tls = tls_identity(ctx, cmd)?;
+    let fingerprint = tls.as_ref().map(TlsIdentity::fingerprint).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let pinned = cmd.snapshot.is_some() || cmd.snapshot_flag.is_some();
     let spec = choose(ctx, cmd)?;
     if spec == "latest" {
@@ -196,11 +200,13 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
             "skipped": stats.files_skipped,
             "id_mismatches": stats.id_mismatches,
             "misfiled": stats.misfiled,
+            "tls_sha256": fingerprint,
         }),
     );
     let opts = ServeOptions {
         listen: cmd.listen,
         users,
+        tls,
     };
     let json = ctx.global.json;
     let summary = format!("{}{}", line, if pinned { "; pinned" } else { "" });
@@ -210,13 +216,17 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     let server_shown = shown.clone();
     let server = std::thread::spawn(move || {
         let r = kura_viewer::serve_blocking(opts, server_shown, log, move |addr| {
+            let url = format!("{scheme}://{addr}/");
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "listening": format!("http://{addr}/"), "summary": summary })
+                    serde_json::json!({ "listening": url, "summary": summary, "tls_sha256": fingerprint })
                 );
             } else {
-                println!("kura viewer: http://{addr}/  ({summary})");
+                let tls = fingerprint
+                    .map(|f| format!("  certificate SHA-256 {f}"))
+                    .unwrap_or_default();
+                println!("kura viewer: {url}  ({summary}){tls}");
             }
             use std::io::Write;
             let _ = std::io::stdout().flush();
@@ -272,6 +282,57 @@ fn refresh(ctx: &Ctx, cmd: &ServeCmd, current: &str, shown: &Shown) -> Result<Op
     use std::io::Write;
     let _ = std::io::stdout().flush();
     Ok(Some(built.snap.id))
+}
+
+/// The certificate to serve with: the one given, else (beyond loopback, or with `--tls`) a
+/// self-signed one kept in the state directory, so its fingerprint stays the same across
+/// restarts and staff can check it once.
+fn tls_identity(ctx: &Ctx, cmd: &ServeCmd) -> Result<Option<TlsIdentity>> {
+    if let (Some(cert), Some(key)) = (&cmd.tls_cert, &cmd.tls_key) {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        return Ok(Some(TlsIdentity {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        }));
+    }
+    if cmd.listen.ip().is_loopback() && !cmd.tls {
+        return Ok(None);
+    }
+    let dir = ctx.state_dir()?.join("viewer-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok(Some(TlsIdentity {
+            cert_pem: std::fs::read_to_string(&cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?,
+            key_pem: std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?,
+        }));
+    }
+    let mut names = vec!["localhost".to_string(), cmd.listen.ip().to_string()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(host.trim().to_string());
+    }
+    names.retain(|n| !n.is_empty() && n != "0.0.0.0" && n != "::");
+    let id = TlsIdentity::self_signed(names)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // The private key is readable by its owner only.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key)
+            .with_context(|| format!("cannot create {}", key.display()))?;
+        f.write_all(id.key_pem.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::write(&cert, &id.cert_pem)
+        .with_context(|| format!("cannot write {}", cert.display()))?;
+    Ok(Some(id))
 }
 
 fn repo_source(ctx: &Ctx) -> String {
