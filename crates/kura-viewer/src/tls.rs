@@ -69,6 +69,11 @@ impl TlsIdentity {
             .join(":"))
     }
 
+    /// Checks that certificate and key load and belong together.
+    pub fn validate(&self) -> Result<()> {
+        self.server_config().map(|_| ())
+    }
+
     /// The rustls server configuration (TLS 1.2 and 1.3, HTTP/1.1).
     pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig> {
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())

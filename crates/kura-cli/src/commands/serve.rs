@@ -171,6 +171,9 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     }
     // Before indexing: a bad certificate fails fast.
     let tls = tls_identity(ctx, cmd)?;
+    if let Some(id) = &tls {
+        id.validate()?;
+    }
     let fingerprint = tls.as_ref().map(TlsIdentity::fingerprint).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let pinned = cmd.snapshot.is_some() || cmd.snapshot_flag.is_some();
