@@ -271,8 +271,26 @@ pub struct HoldCmd {
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
-    /// Snapshot to show (default: latest-clean; latest when no snapshot is judged clean).
+    /// Snapshot to show, pinned (default: latest-clean, followed as new clean backups arrive;
+    /// latest when no snapshot is judged clean).
     pub snapshot: Option<String>,
+    /// Same as the SNAPSHOT argument: show this snapshot and never switch.
+    #[arg(long = "snapshot", value_name = "SNAP", conflicts_with = "snapshot")]
+    pub snapshot_flag: Option<String>,
+    /// Seconds between looks for a newer clean backup to show (0: never).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub refresh: u64,
+    /// TLS certificate chain (PEM) to serve HTTPS with. Beyond loopback HTTPS is always on: without
+    /// a certificate a self-signed one is generated (kept in the state directory) and its
+    /// SHA-256 fingerprint printed for staff to check.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTPS on loopback too (with --tls-cert, or the self-signed certificate).
+    #[arg(long)]
+    pub tls: bool,
     /// Address to listen on. Anything but loopback requires viewer users in kura.toml.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,

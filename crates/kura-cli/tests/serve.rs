@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use kura_testkit::browser::{
     artifacts_dir, chromium, chromium_available, dump_dom, percent_encode,
 };
-use kura_testkit::ssmix::{PatientTruth, write_tree};
-use testenv::Env;
+use kura_testkit::ssmix::{PatientTruth, stored_message, write_spec_storage, write_tree};
+use testenv::{Env, require_tool};
 
 /// Indexing a snapshot on a busy two-core CI machine: generous, but bounded.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,6 +24,8 @@ struct Server {
     child: Child,
     /// The first stdout line, as printed.
     line: String,
+    /// The following stdout lines.
+    lines: mpsc::Receiver<String>,
     stderr: PathBuf,
 }
 
@@ -37,6 +39,11 @@ impl Drop for Server {
 impl Server {
     /// Spawns `kura [--json] serve --listen 127.0.0.1:0` and waits for its ready line.
     fn start(env: &Env, json: bool, name: &str) -> Server {
+        Server::start_with(env, json, name, &[])
+    }
+
+    /// Like [`Server::start`], with more `serve` arguments.
+    fn start_with(env: &Env, json: bool, name: &str, args: &[&str]) -> Server {
         let stderr = env.path(&format!("{name}.stderr"));
         let mut cmd = env.kura();
         if json {
@@ -44,39 +51,62 @@ impl Server {
         }
         let child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
             .expect("spawn kura serve");
+        let (tx, rx) = mpsc::channel();
         let mut server = Server {
             child,
             line: String::new(),
+            lines: rx,
             stderr,
         };
         let stdout = server.child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // Keep reading until EOF so a later write can never fail on a closed pipe.
             let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so a later write can never fail on a closed pipe.
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(n) if n > 0 => {
+                        let _ = tx.send(line);
+                    }
+                    _ => break,
+                }
+            }
         });
-        match rx.recv_timeout(START_TIMEOUT) {
+        match server.lines.recv_timeout(START_TIMEOUT) {
             Ok(line) if !line.is_empty() => server.line = line.trim_end().to_string(),
-            Ok(_) => panic!(
+            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
                 "kura serve exited before it was ready: {:?}\nstderr: {}",
                 server.child.try_wait(),
                 server.stderr_text()
             ),
-            Err(_) => panic!(
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
                 "kura serve printed nothing within {START_TIMEOUT:?}\nstderr: {}",
                 server.stderr_text()
             ),
         }
         server
+    }
+
+    /// The next stdout line containing `needle`, waiting at most `timeout`.
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line.trim_end().to_string(),
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "kura serve printed no line with {needle:?} ({e:?})\nstderr: {}",
+                    self.stderr_text()
+                ),
+            }
+        }
     }
 
     fn stderr_text(&self) -> String {
@@ -289,5 +319,278 @@ fn serve_beyond_loopback_without_login_fails_fast() {
     assert!(
         err.contains("login") && err.contains("127.0.0.1"),
         "{stderr}"
+    );
+}
+
+/// Issue 16: served from a backup of a storage of the specification's own example messages
+/// (most PID-3 values differ from the storage path, one file misfiled, one Shift_JIS, one
+/// unreadable), the patient page shows every allergy and every current prescription, in words,
+/// with warnings naming both IDs and the file that could not be read.
+#[test]
+fn issue_16_patient_page_shows_every_allergy_and_prescription_of_a_spec_storage() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("ssmix2");
+    let truth = write_spec_storage(&src).expect("write spec storage");
+    let (backup, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{backup}");
+
+    let server = Server::start(&env, true, "serve-spec");
+    let ready: serde_json::Value = serde_json::from_str(&server.line).expect("JSON ready line");
+    let url = ready["listening"].as_str().expect("listening").to_string();
+    let summary = ready["summary"].as_str().expect("summary");
+    assert!(
+        summary.contains("1 patients, 1 skipped")
+            && summary.contains("3 with another PID-3, 1 misfiled"),
+        "{summary}"
+    );
+    let page = format!("{url}patient/{}", truth.patient_id);
+    let dom = if chromium_available("kura-cli serve issue 16") {
+        let dom = dump_dom(&env.path("chromium-profile"), &page);
+        let png = artifacts_dir().join("kura-serve-issue16-patient.png");
+        let _ = std::fs::remove_file(&png);
+        chromium(
+            &env.path("chromium-profile"),
+            &[
+                &format!("--screenshot={}", png.display()),
+                "--window-size=1200,2400",
+                &page,
+            ],
+        );
+        dom
+    } else {
+        let (status, body) = get(host_port(&url), &format!("/patient/{}", truth.patient_id));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let section = |id: &str| -> &str {
+        let at = dom
+            .find(&format!(" id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no section {id}: {dom}"));
+        let start = dom[..at].rfind("<section").expect("section start");
+        let end = dom[start..]
+            .find("</section>")
+            .map_or(dom.len(), |e| start + e);
+        &dom[start..end]
+    };
+    let allergies = section("allergies");
+    for a in &truth.allergies {
+        assert!(
+            allergies.contains(a.as_str()),
+            "アレルギー lacks {a}: {allergies}"
+        );
+    }
+    for words in [
+        "花粉アレルギー",
+        "食物アレルギー",
+        "軽度",
+        "中等度",
+        "重度",
+        "小学校低学年の頃",
+    ] {
+        assert!(
+            allergies.contains(words),
+            "アレルギー lacks {words}: {allergies}"
+        );
+    }
+    assert!(
+        !allergies.contains(">SV<"),
+        "severity shown as a code: {allergies}"
+    );
+    let rx = section("prescriptions");
+    for p in &truth.prescriptions {
+        assert!(rx.contains(p.as_str()), "処方 lacks {p}: {rx}");
+    }
+    assert!(
+        rx.contains("内服・経口・１日３回朝昼夕食後"),
+        "timing in words: {rx}"
+    );
+    assert!(
+        !rx.contains("1013044400000000"),
+        "timing shown as a code: {rx}"
+    );
+    for h in &truth.hidden {
+        assert!(!dom.contains(h.as_str()), "superseded drug {h} shown");
+    }
+    assert!(section("diagnoses").contains("胃炎"));
+    let labs = section("labs");
+    for l in &truth.labs {
+        assert!(labs.contains(l.as_str()), "検査 lacks {l}: {labs}");
+    }
+    let notices = section("notices");
+    for other in &truth.other_pid3 {
+        assert!(
+            notices.contains(&format!(
+                "PID-3 says {other}, the storage path says {}",
+                truth.patient_id
+            )),
+            "no warning with both IDs for {other}: {notices}"
+        );
+    }
+    assert!(
+        notices.contains("読めなかったファイル 1 件")
+            && notices.contains("1 file could not be read"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains(&truth.unreadable),
+        "the unreadable file is named: {notices}"
+    );
+    assert!(
+        notices.contains(&truth.misfiled),
+        "the misfiled file is named: {notices}"
+    );
+
+    let (status, print) = get(
+        host_port(&url),
+        &format!("/patient/{}/print", truth.patient_id),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        print.contains("患者サマリー") && print.contains("ハウスダスト"),
+        "{print:.400}"
+    );
+}
+
+/// A running `kura serve` follows new clean backups and says which generation it shows;
+/// a pinned snapshot stays.
+#[test]
+fn serve_picks_up_a_newer_clean_backup_without_restart() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("ssmix2");
+    let truth = write_spec_storage(&src).expect("write spec storage");
+    let (first, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{first}");
+    let first_id: String = first["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+
+    let server = Server::start_with(&env, false, "serve-follow", &["--refresh", "1"]);
+    let pinned = Server::start_with(
+        &env,
+        false,
+        "serve-pinned",
+        &["--snapshot", &first_id, "--refresh", "1"],
+    );
+    assert!(pinned.line.ends_with("; pinned)"), "{}", pinned.line);
+    let url = server
+        .line
+        .split_whitespace()
+        .nth(2)
+        .expect("url")
+        .to_string();
+    let purl = pinned
+        .line
+        .split_whitespace()
+        .nth(2)
+        .expect("url")
+        .to_string();
+
+    // A new ADT^A60 with one more allergy, then a new (clean) backup.
+    let id = &truth.patient_id;
+    let msg = format!(
+        "MSH|^~\\&|HIS123|SEND|GW|RCV|20120301090000||ADT^A60^ADT_A60|1|P|2.5||||||~ISO IR87\rPID|0001||{id}^^^^PI\rIAM|1|FA^食物アレルギー^HL70127|^キウイ^99XYZ|MO^中等度^HL70128|口腔違和感|A\r"
+    );
+    let rel = format!(
+        "{}/{}/{id}/-/ADT-51/{id}_-_ADT-51_-_20120301090000000_01_1",
+        &id[..3],
+        &id[3..6]
+    );
+    let path = src.join(rel);
+    std::fs::write(&path, stored_message(&msg)).expect("write new message");
+    let (second, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["verdict"], "clean", "{second}");
+    let second_id: String = second["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+
+    let line = server.wait_for("now showing", START_TIMEOUT);
+    assert!(line.contains(&format!("snapshot {second_id} ")), "{line}");
+    let (status, body) = get(host_port(&url), &format!("/patient/{id}"));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("キウイ") && body.contains(&second_id),
+        "new generation not shown"
+    );
+
+    let (status, body) = get(host_port(&purl), &format!("/patient/{id}"));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&first_id) && !body.contains("キウイ"),
+        "the pinned viewer moved"
+    );
+    assert!(body.contains("pinned"), "the banner says it is pinned");
+}
+
+/// `kura serve --tls` serves HTTPS with a self-signed certificate kept in the state directory
+/// (key readable by its owner only), prints its SHA-256 fingerprint, and keeps it on restart.
+#[test]
+fn serve_tls_self_signed_certificate_has_a_stable_printed_fingerprint() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.init();
+    let src = env.path("ssmix2");
+    let truth = write_spec_storage(&src).expect("write spec storage");
+    let (backup, code) = env.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{backup}");
+
+    let fingerprint = |server: &Server| -> (String, String) {
+        let ready: serde_json::Value = serde_json::from_str(&server.line).expect("JSON ready line");
+        let url = ready["listening"].as_str().expect("listening").to_string();
+        let fp = ready["tls_sha256"]
+            .as_str()
+            .expect("tls_sha256")
+            .to_string();
+        (url, fp)
+    };
+    let first = Server::start_with(&env, true, "serve-tls", &["--tls"]);
+    let (url, fp) = fingerprint(&first);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert_eq!(fp.len(), 95, "{fp}");
+    let tls_dir = env.path(".local/state/kura/viewer-tls");
+    let mode = std::fs::metadata(tls_dir.join("key.pem"))
+        .expect("key.pem")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the private key is owner-only");
+    if require_tool("openssl") {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(tls_dir.join("cert.pem"))
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.trim_end().ends_with(&fp),
+            "openssl says {text}, kura printed {fp}"
+        );
+    }
+    if chromium_available("kura-cli serve --tls") {
+        let page = format!("{url}patient/{}", truth.patient_id);
+        let dom = String::from_utf8_lossy(
+            &chromium(
+                &env.path("chromium-profile"),
+                &["--ignore-certificate-errors", "--dump-dom", &page],
+            )
+            .stdout,
+        )
+        .into_owned();
+        assert!(dom.contains("ハウスダスト"), "over HTTPS: {dom:.400}");
+    }
+    drop(first);
+
+    let second = Server::start_with(&env, true, "serve-tls-again", &["--tls"]);
+    assert_eq!(
+        fingerprint(&second).1,
+        fp,
+        "the certificate is kept across restarts"
     );
 }

@@ -1,11 +1,35 @@
 //! Index-build and search-latency benchmark on generated SS-MIX2 messages (in memory).
 //!
-//! `cargo run --release -p kura-ssmix --example bench_index -- 10000`
+//! `cargo run --release -p kura-ssmix --example bench_index -- 10000 [spec]`
+//!
+//! With `spec`, each patient also gets the SS-MIX2 specification's example messages
+//! (`kura_testkit::ssmix::spec_storage`, refiled under the patient's ID): real message shapes
+//! (RDE^O11 with RXC, OUL^R22, PPR^ZD1, IAM), PID-3 values that differ from the storage path,
+//! a misfiled and an unreadable file, so the per-patient notices are measured too.
 
 use std::time::{Duration, Instant};
 
 use kura_ssmix::PatientIndex;
-use kura_testkit::ssmix::generate_patient;
+use kura_testkit::ssmix::{SPEC_PATIENT_ID, SsmixFile, generate_patient, spec_storage};
+
+/// The spec-example files refiled under patient `id` (directories and file name).
+fn refiled(spec: &[SsmixFile], id: &str) -> Vec<SsmixFile> {
+    let from_dir = format!(
+        "{}/{}/{SPEC_PATIENT_ID}/",
+        &SPEC_PATIENT_ID[..3],
+        &SPEC_PATIENT_ID[3..6]
+    );
+    let to_dir = format!("{}/{}/{id}/", &id[..3], &id[3..6]);
+    spec.iter()
+        .map(|f| SsmixFile {
+            path: f
+                .path
+                .replace(&from_dir, &to_dir)
+                .replace(&format!("/{SPEC_PATIENT_ID}_"), &format!("/{id}_")),
+            bytes: f.bytes.clone(),
+        })
+        .collect()
+}
 
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -23,6 +47,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    let spec = (std::env::args().nth(2).as_deref() == Some("spec")).then(|| spec_storage().0);
     let rss0 = rss_mib();
     let mut index = PatientIndex::new();
     let mut files = 0usize;
@@ -32,7 +57,10 @@ fn main() {
     let t0 = Instant::now();
     for i in 0..n {
         let g = Instant::now();
-        let (fs, truth) = generate_patient(1, i);
+        let (mut fs, truth) = generate_patient(1, i);
+        if let Some(spec) = &spec {
+            fs.extend(refiled(spec, &truth.id));
+        }
         gen_time += g.elapsed();
         for f in &fs {
             files += 1;
@@ -74,6 +102,10 @@ fn main() {
         bytes as f64 / 1048576.0
     );
     println!("entries / strings   {} / {}", s.entries, s.distinct_strings);
+    println!(
+        "skipped / PID-3 differs / misfiled  {} / {} / {}",
+        s.files_skipped, s.id_mismatches, s.misfiled
+    );
     println!(
         "index time          {:.2?} ({:.0} files/s, excluding generation {:.2?})",
         index_time,

@@ -8,8 +8,9 @@ use unicode_normalization::UnicodeNormalization;
 use crate::hl7::{Message, Segment, component};
 use crate::record::{
     Allergy, Diagnosis, Infection, InfectionSource, LabResult, Patient, PatientRecord,
-    Prescription, Text, insert_newest_first,
+    Prescription, PrescriptionKind, Text, insert_newest_first,
 };
+use crate::vocab::{allergen_type_words, duration_unit_words, severity_words, timing_words};
 
 /// Deduplicates text so repeated names, units and dates are stored once.
 #[derive(Debug, Default)]
@@ -93,12 +94,15 @@ pub(crate) struct Added {
     pub entries: usize,
 }
 
-/// Applies one message to `rec`. `fallback_date` is the message or path date.
+/// Applies one message to `rec`. `path_date` is the storage path's date, used when MSH-7 is
+/// empty; `id_matches` says whether PID-3 names this patient (demographics from a message
+/// about another ID are used only until a matching one arrives).
 pub(crate) fn apply(
     msg: &Message<'_>,
     rec: &mut PatientRecord,
     it: &mut Interner,
     path_date: &str,
+    id_matches: bool,
 ) -> Added {
     let (code, _trigger) = msg.message_type();
     let msg_date = {
@@ -107,23 +111,35 @@ pub(crate) fn apply(
     };
     let mut added = Added::default();
     if let Some(pid) = msg.first("PID") {
-        apply_pid(pid, rec, it, &msg_date);
+        apply_pid(pid, rec, it, &msg_date, id_matches);
     }
     match code.as_str() {
         "ADT" => allergies(msg, rec, it, &msg_date, &mut added),
         "PPR" => diagnoses(msg, rec, it, &msg_date, &mut added),
-        "OMP" | "RDE" | "RDS" | "RXO" => prescriptions(msg, rec, it, &msg_date, &mut added),
+        "OMP" | "RDE" | "RDS" | "RXO" | "RAS" => prescriptions(msg, rec, it, &msg_date, &mut added),
         "OML" | "OUL" | "ORU" => labs(msg, rec, it, &msg_date, &mut added),
         _ => {}
     }
     added
 }
 
-fn apply_pid(pid: &Segment<'_>, rec: &mut PatientRecord, it: &mut Interner, msg_date: &str) {
-    // The newest message wins for demographics (names change on marriage).
-    if *rec.demographics_from > *msg_date {
-        return;
+fn apply_pid(
+    pid: &Segment<'_>,
+    rec: &mut PatientRecord,
+    it: &mut Interner,
+    msg_date: &str,
+    id_matches: bool,
+) {
+    // A message whose PID-3 names this patient beats one that names another ID; among equals
+    // the newest wins (names change on marriage).
+    let older = *rec.demographics_from > *msg_date;
+    match (rec.demographics_matched, id_matches) {
+        (true, false) => return,
+        (false, true) => {}
+        _ if older => return,
+        _ => {}
     }
+    rec.demographics_matched = id_matches;
     let seps = *pid.seps();
     let mut kanji = None;
     let mut kana = None;
@@ -228,12 +244,41 @@ fn allergies(
             date
         };
         let allergen_type = seg.comp(2, 1).to_ascii_uppercase();
+        let type_text = seg.comp(2, 2);
+        let type_text = if type_text.is_empty() {
+            allergen_type_words(&allergen_type).to_string()
+        } else {
+            type_text
+        };
+        let severity = match seg.comp(4, 2) {
+            t if t.is_empty() => severity_words(&seg.comp(4, 1)).to_string(),
+            t => t,
+        };
+        let code = seg.comp(3, 1);
+        let system = seg.comp(3, 3);
+        let allergen_code = match (code.is_empty(), system.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => code,
+            (false, false) => format!("{code} ({system})"),
+        };
+        // IAM-11 onset date, else IAM-12 onset text ("小学校低学年の頃"); AL1-6 identification.
+        let onset = if is_iam {
+            match ts(&seg.comp(11, 1)) {
+                d if d.is_empty() => seg.text(12),
+                d => d,
+            }
+        } else {
+            ts(&seg.comp(6, 1))
+        };
         let a = Allergy {
             date: it.intern(&date),
             allergen_type: it.intern(&allergen_type),
+            allergen_type_text: it.intern(&type_text),
             allergen: it.intern(&allergen),
-            severity: it.intern(&coded_text(seg, 4)),
+            allergen_code: it.intern(&allergen_code),
+            severity: it.intern(&severity),
             reaction: it.intern(&reaction.join("、")),
+            onset: it.intern(&onset),
         };
         // DA (drug allergy) is both an allergy and a drug contraindication; MC (miscellaneous
         // contraindication) is only a contraindication (HL7 table 0127).
@@ -299,16 +344,30 @@ fn diagnoses(
     }
 }
 
-/// The drugs of one ORC group, waiting for the group's TQ1/RXR, which may come before or after.
+/// One drug waiting for its group's TQ1/RXR, which may come before or after it.
+struct Drug {
+    kind: PrescriptionKind,
+    code: String,
+    name: String,
+    dose: String,
+    /// RXA-3 for a recorded administration.
+    date: String,
+}
+
+/// The drugs of one ORC group.
 #[derive(Default)]
 struct OrderGroup {
     cancelled: bool,
     orc_date: String,
     timing: String,
+    /// RXE-7, e.g. `５時間一定速度で` for an infusion.
+    instructions: String,
     duration: String,
     start: String,
     route: String,
-    drugs: Vec<(String, String, String)>, // code, name, dose
+    /// The RXE of an injection order, replaced by its RXC components once they are seen.
+    injection_rxe: Option<Drug>,
+    drugs: Vec<Drug>,
 }
 
 fn prescriptions(
@@ -320,22 +379,33 @@ fn prescriptions(
 ) {
     let mut group = OrderGroup::default();
     let mut flush = |g: &mut OrderGroup, rec: &mut PatientRecord, it: &mut Interner| {
-        let g = std::mem::take(g);
+        let mut g = std::mem::take(g);
         if g.cancelled {
             return;
+        }
+        // An injection RXE without RXC components is itself the drug.
+        if let Some(rxe) = g.injection_rxe.take() {
+            g.drugs.insert(0, rxe);
         }
         let date = [&g.start, &g.orc_date]
             .into_iter()
             .find(|d| !d.is_empty())
             .cloned()
             .unwrap_or_else(|| msg_date.to_string());
-        for (code, drug, dose) in g.drugs {
+        let timing = match (g.timing.is_empty(), g.instructions.is_empty()) {
+            (_, true) => g.timing,
+            (true, false) => g.instructions,
+            (false, false) => format!("{} {}", g.timing, g.instructions),
+        };
+        for d in g.drugs {
+            let date = if d.date.is_empty() { &date } else { &d.date };
             let p = Prescription {
-                date: it.intern(&date),
-                code: it.intern(&code),
-                drug: it.intern(&drug),
-                dose: it.intern(&dose),
-                timing: it.intern(&g.timing),
+                date: it.intern(date),
+                kind: d.kind,
+                code: it.intern(&d.code),
+                drug: it.intern(&d.name),
+                dose: it.intern(&d.dose),
+                timing: it.intern(&timing),
                 duration: it.intern(&g.duration),
                 route: it.intern(&g.route),
             };
@@ -351,11 +421,18 @@ fn prescriptions(
                 group.cancelled = matches!(seg.comp(1, 1).as_str(), "CA" | "DC");
                 group.orc_date = ts(&seg.comp(9, 1));
             }
-            "TQ1" if group.timing.is_empty() => {
-                let t = seg.comp(3, 2);
-                group.timing = if t.is_empty() { seg.comp(3, 1) } else { t };
+            "TQ1" if group.timing.is_empty() && group.start.is_empty() => {
+                // TQ1-3 is an RPT whose first component is a CWE written with subcomponents:
+                // `1013044400000000&内服・経口・１日３回朝昼夕食後&JAMISDP01` (JAHIS).
+                let text = [seg.sub(3, 1, 2), seg.comp(3, 2)]
+                    .into_iter()
+                    .find(|t| !t.is_empty());
+                group.timing = text.unwrap_or_else(|| timing_words(&seg.sub(3, 1, 1)));
                 let (n, unit) = (seg.comp(6, 1), seg.comp(6, 2));
-                group.duration = cq(&n, &unit);
+                group.duration = cq(&n, duration_unit_words(&unit));
+                if !group.duration.is_empty() {
+                    group.duration = group.duration.replace(' ', "");
+                }
                 group.start = ts(&seg.comp(7, 1));
             }
             "RXR" if group.route.is_empty() => group.route = coded_text(seg, 1),
@@ -370,8 +447,52 @@ fn prescriptions(
                 if name.is_empty() {
                     continue;
                 }
-                let dose = cq(&seg.comp(a, 1), &coded_text(seg, u));
-                group.drugs.push((seg.comp(c, 1), name, dose));
+                let drug = Drug {
+                    kind: PrescriptionKind::Order,
+                    code: seg.comp(c, 1),
+                    name,
+                    dose: cq(&seg.comp(a, 1), &coded_text(seg, u)),
+                    date: String::new(),
+                };
+                // RXE-6 dosage form INJ (MERIT-9): an injection order whose drugs are its RXCs.
+                if seg.name == "RXE" && seg.comp(6, 1) == "INJ" {
+                    group.instructions = coded_text(seg, 7);
+                    group.injection_rxe = Some(Drug {
+                        kind: PrescriptionKind::Injection,
+                        ..drug
+                    });
+                } else {
+                    group.drugs.push(drug);
+                }
+            }
+            // RXC-2 component, RXC-3 amount, RXC-4 units.
+            "RXC" => {
+                let name = coded_text(seg, 2);
+                if name.is_empty() {
+                    continue;
+                }
+                group.injection_rxe = None;
+                group.drugs.push(Drug {
+                    kind: PrescriptionKind::Injection,
+                    code: seg.comp(2, 1),
+                    name,
+                    dose: cq(&seg.comp(3, 1), &coded_text(seg, 4)),
+                    date: String::new(),
+                });
+            }
+            // RAS^O17 (OMP-11/-12): RXA-3 start, RXA-5 code, RXA-6 amount, RXA-7 units.
+            "RXA" => {
+                let name = coded_text(seg, 5);
+                if name.is_empty() {
+                    continue;
+                }
+                group.drugs.push(Drug {
+                    kind: PrescriptionKind::Given,
+                    code: seg.comp(5, 1),
+                    name,
+                    dose: cq(&seg.comp(6, 1), &coded_text(seg, 7)),
+                    date: ts(&seg.comp(3, 1)),
+                });
             }
             _ => {}
         }
@@ -405,10 +526,11 @@ fn labs(
             "SPM" => spm_date = ts(&seg.comp(17, 1)),
             "OBX" => {
                 let value_type = seg.comp(2, 1);
-                let value = if matches!(value_type.as_str(), "CWE" | "CE" | "CNE") {
-                    coded_text(seg, 5)
-                } else {
-                    seg.text(5)
+                let value = match value_type.as_str() {
+                    "CWE" | "CE" | "CNE" => coded_text(seg, 5),
+                    // Structured numeric: `<^0.5`, `^1^:^40` → `<0.5`, `1:40`.
+                    "SN" => (1..=4).map(|c| seg.comp(5, c)).collect::<String>(),
+                    _ => seg.text(5),
                 };
                 let name = coded_text(seg, 3);
                 if value.is_empty() || name.is_empty() {
@@ -455,7 +577,7 @@ mod tests {
         let mut it = Interner::default();
         let mut rec = PatientRecord::new(it.intern("0000012345"), it.intern(""));
         let msg = parse(text).unwrap();
-        apply(&msg, &mut rec, &mut it, "20260101");
+        apply(&msg, &mut rec, &mut it, "20260101", true);
         rec
     }
 
@@ -522,10 +644,58 @@ mod tests {
         assert_eq!(drugs, ["ロキソニン錠60mg", "ムコスタ錠100mg"]);
         let p = &r.prescriptions[0];
         assert_eq!(&*p.timing, "内服・経口・１日３回朝昼夕食後");
-        assert_eq!(&*p.duration, "7 日");
+        assert_eq!(&*p.duration, "7日");
         assert_eq!(&*p.dose, "1 錠");
         assert_eq!(&*p.route, "経口");
         assert_eq!(&*p.date, "20260105");
+    }
+
+    #[test]
+    fn ras_o17_administrations_are_given_entries() {
+        // OMP-11/-12 (処方・注射実施): RAS^O17, RXA-3 start, RXA-5 drug, RXA-6 amount, RXA-7 units.
+        let r = run(&format!(
+            "{MSH}RAS^O17^RAS_O17|1|P|2.5\rPID|||0000012345\r\
+             ORC|RE|1|||||||20260105\r\
+             RXA|0|1|202601050900|202601050930|620002559^アドナ注（静脈用）50mg^HOT9|1|AMP^アンプル^MR9P\r\
+             RXR|IV^静脈内^HL70162\r"
+        ));
+        let p = &r.prescriptions[0];
+        assert_eq!(p.kind, PrescriptionKind::Given);
+        assert_eq!(&*p.drug, "アドナ注（静脈用）50mg");
+        assert_eq!(&*p.dose, "1 アンプル");
+        assert_eq!(&*p.date, "202601050900");
+        assert_eq!(&*p.route, "静脈内");
+    }
+
+    #[test]
+    fn timing_code_without_text_is_decoded_or_marked() {
+        let r = run(&format!(
+            "{MSH}RDE^O11^RDE_O11|1|P|2.5\rORC|NW\r\
+             RXE||1^薬A^HOT|1||TAB^錠^MR9P\rTQ1|||1012040400000000&&JAMISDP01\r\
+             ORC|NW\rRXE||2^薬B^HOT|1||TAB^錠^MR9P\rTQ1|||TID\r\
+             ORC|NW\rRXE||3^薬C^HOT|1||TAB^錠^MR9P\rTQ1|||1099999900000000&&JAMISDP01\r"
+        ));
+        let timing = |d: &str| {
+            r.prescriptions
+                .iter()
+                .find(|p| &*p.drug == d)
+                .map(|p| p.timing.to_string())
+                .unwrap()
+        };
+        assert_eq!(timing("薬A"), "内服・経口・１日２回朝夕食後");
+        assert_eq!(timing("薬B"), "1日3回");
+        assert_eq!(timing("薬C"), "用法コード 1099999900000000");
+    }
+
+    #[test]
+    fn injection_rxe_without_components_is_itself_the_drug() {
+        let r = run(&format!(
+            "{MSH}RDE^O11^RDE_O11|1|P|2.5\rORC|NW\r\
+             RXE||620007329^ソリタ−Ｔ３号輸液５００ｍＬ^HOT9|1||HON^本^MR9P|INJ^注射剤^MR9P\rRXR|IV^静脈内\r"
+        ));
+        assert_eq!(r.prescriptions.len(), 1);
+        assert_eq!(r.prescriptions[0].kind, PrescriptionKind::Injection);
+        assert_eq!(&*r.prescriptions[0].route, "静脈内");
     }
 
     #[test]
@@ -576,8 +746,8 @@ mod tests {
         let mut rec = PatientRecord::new(it.intern("1"), it.intern(""));
         let new = parse("MSH|^~\\&|||||20260201||ADT^A08\rPID|||1||新姓^花子^^^^^L^I\r").unwrap();
         let old = parse("MSH|^~\\&|||||20200201||ADT^A08\rPID|||1||旧姓^花子^^^^^L^I\r").unwrap();
-        apply(&new, &mut rec, &mut it, "");
-        apply(&old, &mut rec, &mut it, "");
+        apply(&new, &mut rec, &mut it, "", true);
+        apply(&old, &mut rec, &mut it, "", true);
         assert_eq!(&*rec.patient.name_kanji, "新姓\u{3000}花子");
     }
 }

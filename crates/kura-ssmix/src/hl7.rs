@@ -55,6 +55,25 @@ impl<'a> Segment<'a> {
         component(first, c, &self.seps)
     }
 
+    /// Unescaped subcomponent `sc` of component `c` of the first repetition of field `n`
+    /// (all 1-based), e.g. the text of a CWE inside TQ1-3's RPT: `code&text&system`.
+    pub fn sub(&self, n: usize, c: usize, sc: usize) -> String {
+        let first = self
+            .field(n)
+            .split(self.seps.repetition)
+            .next()
+            .unwrap_or("");
+        let comp = first
+            .split(self.seps.component)
+            .nth(c.saturating_sub(1))
+            .unwrap_or("");
+        let sub = comp
+            .split(self.seps.subcomponent)
+            .nth(sc.saturating_sub(1))
+            .unwrap_or("");
+        unescape(sub, &self.seps)
+    }
+
     /// Unescaped whole first repetition of field `n` (components kept as is).
     pub fn text(&self, n: usize) -> String {
         let first = self
@@ -116,11 +135,92 @@ pub(crate) fn unescape(s: &str, seps: &Separators) -> String {
     out
 }
 
-/// Decodes SS-MIX2 bytes. SS-MIX2 mandates ISO-2022-JP (JIS X 0208 via escape sequences);
-/// pure 7-bit ASCII decodes identically. Undecodable bytes become U+FFFD instead of failing.
-pub(crate) fn decode(bytes: &[u8]) -> String {
-    let (text, _had_errors) = encoding_rs::ISO_2022_JP.decode_without_bom_handling(bytes);
-    text.into_owned()
+/// A decoded message text and how it was decoded.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub text: String,
+    /// The character set used, e.g. `ISO-2022-JP`.
+    pub charset: &'static str,
+    /// What MSH-18 declared, as written (empty when nothing was declared).
+    pub declared: String,
+    /// Some bytes were undecodable in every candidate and became U+FFFD.
+    pub lossy: bool,
+}
+
+impl Decoded {
+    /// Whether the text was decoded in the character set MSH-18 declared.
+    pub fn declared_matches(&self) -> bool {
+        !self.declared.is_empty() && declared_charset_named(&self.declared).name() == self.charset
+    }
+}
+
+/// The encoding a declaration name found by [`declared_charset`] stands for.
+fn declared_charset_named(name: &str) -> &'static encoding_rs::Encoding {
+    declared_charset(name.as_bytes()).0
+}
+
+/// The character set MSH-18 declares. SS-MIX2 mandates `~ISO IR87` (JIS X 0208 through ISO 2022
+/// escapes, with ASCII as ISO IR6), but some senders write Shift_JIS or UTF-8 and say so. The
+/// MSH line is read as bytes: in Shift_JIS a trail byte can equal `|`, so the declaration is
+/// found by its name anywhere in the MSH line, not by counting fields.
+fn declared_charset(bytes: &[u8]) -> (&'static encoding_rs::Encoding, String) {
+    let line_end = bytes
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n')
+        .unwrap_or(bytes.len());
+    let line = String::from_utf8_lossy(&bytes[..line_end]).to_ascii_uppercase();
+    const UTF8: &[&str] = &["UNICODE UTF-8", "UTF-8", "UTF8", "ISO IR192"];
+    const SJIS: &[&str] = &[
+        "SHIFT_JIS",
+        "SHIFT-JIS",
+        "SJIS",
+        "MS932",
+        "CP932",
+        "WINDOWS-31J",
+    ];
+    const JIS: &[&str] = &["ISO IR87", "ISO IR159", "ISO IR6", "ISO 2022"];
+    let found = |names: &[&str]| {
+        names
+            .iter()
+            .find(|n| line.contains(*n))
+            .map(|n| n.to_string())
+    };
+    if let Some(n) = found(UTF8) {
+        (encoding_rs::UTF_8, n)
+    } else if let Some(n) = found(SJIS) {
+        (encoding_rs::SHIFT_JIS, n)
+    } else if let Some(n) = found(JIS) {
+        (encoding_rs::ISO_2022_JP, n)
+    } else {
+        (encoding_rs::ISO_2022_JP, String::new())
+    }
+}
+
+/// Decodes SS-MIX2 bytes in the character set MSH-18 declares (ISO-2022-JP when it declares
+/// none; pure 7-bit ASCII decodes identically in all). When that fails, UTF-8 then Shift_JIS
+/// are tried, since a mislabelled file is still a patient's record; only when every candidate
+/// fails are undecodable bytes replaced (U+FFFD) and `lossy` set.
+pub(crate) fn decode(bytes: &[u8]) -> Decoded {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (declared, declared_name) = declared_charset(bytes);
+    let candidates = [declared, encoding_rs::UTF_8, encoding_rs::SHIFT_JIS];
+    for enc in candidates {
+        if let Some(text) = enc.decode_without_bom_handling_and_without_replacement(bytes) {
+            return Decoded {
+                text: text.into_owned(),
+                charset: enc.name(),
+                declared: declared_name,
+                lossy: false,
+            };
+        }
+    }
+    let (text, _) = declared.decode_without_bom_handling(bytes);
+    Decoded {
+        text: text.into_owned(),
+        charset: declared.name(),
+        declared: declared_name,
+        lossy: true,
+    }
 }
 
 /// Splits decoded text into segments with the separators declared in MSH.
@@ -291,7 +391,43 @@ mod tests {
         let (bytes, _, bad) = encoding_rs::ISO_2022_JP.encode("PID|||1||山田^太郎~ヤマダ^タロウ");
         assert!(!bad);
         assert!(bytes.iter().all(|b| *b < 0x80), "ISO-2022-JP is 7-bit");
-        assert_eq!(decode(&bytes), "PID|||1||山田^太郎~ヤマダ^タロウ");
+        let d = decode(&bytes);
+        assert_eq!(d.text, "PID|||1||山田^太郎~ヤマダ^タロウ");
+        assert_eq!(d.charset, "ISO-2022-JP");
+        assert!(!d.lossy);
+    }
+
+    #[test]
+    fn declared_shift_jis_and_utf8_are_honoured() {
+        // 表 is 0x95 0x5C in Shift_JIS: the trail byte is a backslash, HL7's escape character.
+        let text = "MSH|^~\\&|||||20260101||ADT^A08|1|P|2.5||||||SJIS\rPID|||1||表^太郎\r";
+        let (bytes, _, bad) = encoding_rs::SHIFT_JIS.encode(text);
+        assert!(!bad);
+        let d = decode(&bytes);
+        assert_eq!(
+            (d.charset, d.declared.as_str(), d.lossy),
+            ("Shift_JIS", "SJIS", false)
+        );
+        let m = parse(&d.text).unwrap();
+        assert_eq!(m.segments[1].comp(5, 1), "表");
+
+        let utf8 = "MSH|^~\\&|||||||ADT^A08|1|P|2.5||||||UNICODE UTF-8\rPID|||1||山田\r";
+        let d = decode(utf8.as_bytes());
+        assert_eq!((d.charset, d.lossy), ("UTF-8", false));
+        assert!(d.text.contains("山田"));
+    }
+
+    #[test]
+    fn undeclared_non_jis_bytes_are_tried_as_utf8_then_shift_jis() {
+        let text = "MSH|^~\\&|||||||ADT^A08|1|P|2.5||||||~ISO IR87\rPID|||1||佐藤\r";
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(text);
+        let d = decode(&sjis);
+        assert_eq!((d.charset, d.lossy), ("Shift_JIS", false));
+        assert!(d.text.contains("佐藤"));
+        let d = decode(text.as_bytes());
+        assert_eq!((d.charset, d.lossy), ("UTF-8", false));
+        let d = decode(b"MSH|^~\\&|||||||ADT^A08\rPID|||1||\xff\xff\xff\r");
+        assert!(d.lossy);
     }
 
     #[test]

@@ -7,8 +7,9 @@ use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::extract::{Interner, apply};
-use crate::path::{Flag, parse_storage_path};
-use crate::record::{PatientRecord, Text};
+use crate::hl7::component;
+use crate::path::{Flag, locate_storage_file};
+use crate::record::{Notice, NoticeKind, PatientRecord, Text};
 use crate::{Error, Result, hl7};
 
 /// Larger files are not HL7 messages a human wrote; refuse them rather than allocate.
@@ -39,8 +40,15 @@ pub struct IndexStats {
     pub files_indexed: usize,
     /// Superseded (`_2`) and deleted (`_0`) files, recognised and not shown.
     pub files_not_current: usize,
-    /// Files that failed (see [`PatientIndex::skipped`]).
+    /// Files that failed (see [`PatientIndex::skipped`]). Those filed under a patient are
+    /// also listed on that patient's page.
     pub files_skipped: usize,
+    /// Indexed files whose PID-3 names another patient ID than their storage path.
+    pub id_mismatches: usize,
+    /// Indexed files whose directories disagree with their name.
+    pub misfiled: usize,
+    /// Indexed files with bytes undecodable in any candidate character set.
+    pub lossy_decodes: usize,
     /// Entries across the six sections.
     pub entries: usize,
     /// Distinct strings stored.
@@ -81,9 +89,12 @@ impl PatientIndex {
         }
     }
 
-    /// Indexes one file. `path` may carry any prefix; its last six components must form an SS-MIX2
-    /// storage path. Superseded and deleted versions are counted and ignored. A malformed file
-    /// returns `Err` and is recorded in [`PatientIndex::skipped`]; the index stays usable.
+    /// Indexes one file. `path` may carry any prefix; its last six components must look like an
+    /// SS-MIX2 storage path ([`locate_storage_file`]). The storage path is the key: the message
+    /// is filed under the path's patient ID even when PID-3 or the file name says otherwise,
+    /// and the difference becomes a [`Notice`] on that patient's page. Superseded and deleted
+    /// versions are counted and ignored. A file that cannot be parsed returns `Err`, is recorded
+    /// in [`PatientIndex::skipped`] and, when its path names a patient, listed on that page.
     pub fn add_file(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
         self.try_add(path, bytes)
             .map_err(|e| self.record_skip(path, e))
@@ -105,18 +116,54 @@ impl PatientIndex {
         }
     }
 
-    /// Records `path` as skipped because of `e`, and hands `e` back.
-    fn record_skip(&mut self, path: &str, e: Error) -> Error {
+    /// Records a file the caller could not read (too large, an I/O error) as skipped, and on
+    /// its patient's page when its path names one.
+    pub fn add_unreadable(&mut self, path: &str, reason: &str) {
         self.skipped.push(Skipped {
             path: path.to_string(),
-            reason: e.to_string(),
+            reason: reason.to_string(),
         });
         self.stats.files_skipped += 1;
+        if let Some(located) = locate_storage_file(path) {
+            let slot = self.slot(&located.storage.patient_id);
+            let notice = Notice {
+                kind: NoticeKind::Unreadable,
+                file: Text::from(path),
+                detail: Text::from(reason),
+            };
+            self.records[slot].notices.push(notice);
+        }
+    }
+
+    /// Records `path` as skipped because of `e`, and hands `e` back.
+    fn record_skip(&mut self, path: &str, e: Error) -> Error {
+        let reason = match &e {
+            // The path is on the page already; say only what is wrong with the content.
+            Error::Malformed { reason, .. } => format!("malformed HL7 message: {reason}"),
+            other => other.to_string(),
+        };
+        self.add_unreadable(path, &reason);
         e
     }
 
+    /// The record of `id`, created (without demographics) when it does not exist yet.
+    fn slot(&mut self, id: &str) -> usize {
+        if let Some(&i) = self.by_id.get(id) {
+            return i;
+        }
+        let id = self.interner.intern(id);
+        let empty = self.interner.intern("");
+        self.records.push(PatientRecord::new(id.clone(), empty));
+        self.keys.push(String::new());
+        self.by_id.insert(id, self.records.len() - 1);
+        self.stats.patients += 1;
+        self.records.len() - 1
+    }
+
     fn try_add(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        let sp = parse_storage_path(path).ok_or_else(|| Error::NotSsmixPath(path.to_string()))?;
+        let located =
+            locate_storage_file(path).ok_or_else(|| Error::NotSsmixPath(path.to_string()))?;
+        let sp = &located.storage;
         if sp.flag != Flag::Current {
             self.stats.files_not_current += 1;
             return Ok(());
@@ -127,35 +174,71 @@ impl PatientIndex {
                 size: bytes.len(),
             });
         }
-        let text = hl7::decode(bytes);
-        let msg = hl7::parse(&text).map_err(|reason| Error::Malformed {
+        let decoded = hl7::decode(bytes);
+        let msg = hl7::parse(&decoded.text).map_err(|reason| Error::Malformed {
             path: path.to_string(),
             reason,
         })?;
+        let mut notices = Vec::new();
+        if !located.problems.is_empty() {
+            self.stats.misfiled += 1;
+            notices.push((NoticeKind::Misfiled, located.problems.join("; ")));
+        }
+        let declared = if decoded.declared.is_empty() {
+            "no character set declared".to_string()
+        } else {
+            format!("MSH-18 declares {}", decoded.declared)
+        };
+        if decoded.lossy {
+            self.stats.lossy_decodes += 1;
+            notices.push((
+                NoticeKind::Encoding,
+                format!("some characters could not be decoded ({declared})"),
+            ));
+        } else if decoded.charset != "ISO-2022-JP" && !decoded.declared_matches() {
+            // Readable, but not in the character set it says: worth a look by the storage's
+            // administrator, since a wrong guess would show wrong characters.
+            notices.push((
+                NoticeKind::Encoding,
+                format!("read as {} ({declared})", decoded.charset),
+            ));
+        }
+        // PID-3 may repeat (`~`) and be formatted differently (leading zeros): it matches when
+        // any repetition names the path's patient.
+        let mut id_matches = true;
         if let Some(pid) = msg.first("PID") {
-            let id3 = pid.comp(3, 1);
-            if !id3.is_empty()
-                && id3.trim_start_matches('0') != sp.patient_id.trim_start_matches('0')
-            {
-                return Err(Error::Malformed {
-                    path: path.to_string(),
-                    reason: format!("PID-3 patient id {id3} does not match the storage path"),
-                });
+            let seps = *pid.seps();
+            let ids: Vec<String> = pid
+                .repetitions(3)
+                .map(|r| component(r, 1, &seps))
+                .filter(|i| !i.trim().is_empty())
+                .collect();
+            let norm = |s: &str| s.trim().trim_start_matches('0').to_ascii_uppercase();
+            let key = norm(&sp.patient_id);
+            if !ids.is_empty() && !ids.iter().any(|i| norm(i) == key) {
+                id_matches = false;
+                self.stats.id_mismatches += 1;
+                notices.push((
+                    NoticeKind::IdMismatch,
+                    format!(
+                        "PID-3 says {}, the storage path says {}",
+                        ids.join(" / "),
+                        sp.patient_id
+                    ),
+                ));
             }
         }
-        let slot = match self.by_id.get(sp.patient_id.as_str()) {
-            Some(&i) => i,
-            None => {
-                let id = self.interner.intern(&sp.patient_id);
-                let empty = self.interner.intern("");
-                self.records.push(PatientRecord::new(id.clone(), empty));
-                self.keys.push(String::new());
-                self.by_id.insert(id, self.records.len() - 1);
-                self.stats.patients += 1;
-                self.records.len() - 1
-            }
-        };
+        let slot = self.slot(&sp.patient_id);
+        // Paths are unique: not interned, and only kept for files that need a notice.
+        let file = Text::from(path);
         let rec = &mut self.records[slot];
+        for (kind, detail) in notices {
+            rec.notices.push(Notice {
+                kind,
+                file: file.clone(),
+                detail: Text::from(detail),
+            });
+        }
         let before = (
             rec.patient.name_kanji.clone(),
             rec.patient.name_kana.clone(),
@@ -165,6 +248,7 @@ impl PatientIndex {
             rec,
             &mut self.interner,
             sp.date.as_deref().unwrap_or(&sp.timestamp),
+            id_matches,
         );
         if before
             != (
@@ -192,6 +276,7 @@ impl PatientIndex {
             r.labs.shrink_to_fit();
             r.infections.shrink_to_fit();
             r.prescriptions.shrink_to_fit();
+            r.notices.shrink_to_fit();
         }
         self.records.shrink_to_fit();
         self.keys.iter_mut().for_each(String::shrink_to_fit);
@@ -362,19 +447,77 @@ mod tests {
             ix.add_file("not/an/ssmix/path", b"MSH|^~\\&|||||||ADT^A08")
                 .is_err()
         );
-        let wrong = adt("0000077777", "別人^", "ベツジン^");
-        assert!(
-            ix.add_file(&path(id, "ADT-00", "-", '1'), &wrong).is_err(),
-            "PID-3 mismatch"
-        );
-        assert_eq!(ix.skipped().len(), 3);
-        assert_eq!(ix.stats().files_skipped, 3);
+        assert_eq!(ix.skipped().len(), 2);
+        assert_eq!(ix.stats().files_skipped, 2);
         ix.add_file(
             &path(id, "ADT-00", "-", '1'),
             &adt(id, "山田^太郎", "ヤマダ^タロウ"),
         )
         .unwrap();
         assert_eq!(ix.stats().patients, 1);
+        let rec = ix.patient(id).unwrap();
+        assert_eq!(
+            rec.notices.len(),
+            1,
+            "the unreadable file is listed on the page"
+        );
+        assert_eq!(rec.notices[0].kind, NoticeKind::Unreadable);
+        assert!(
+            rec.notices[0].detail.contains("malformed"),
+            "{:?}",
+            rec.notices
+        );
+    }
+
+    #[test]
+    fn storage_path_is_the_key_when_pid3_differs() {
+        let mut ix = PatientIndex::new();
+        let id = "0000012345";
+        // Leading zeros dropped, and a repetition that names the patient: no notice.
+        ix.add_file(
+            &path(id, "ADT-00", "-", '1'),
+            &adt("12345", "山田^太郎", "ヤマダ^タロウ"),
+        )
+        .unwrap();
+        ix.add_file(
+            &path(id, "ADT-00", "-", '1'),
+            &adt("X9^^^^MR~0000012345", "山田^太郎", "ヤマダ^タロウ"),
+        )
+        .unwrap();
+        assert!(ix.patient(id).unwrap().notices.is_empty());
+        // Another patient's ID (a merge, test data): indexed here, with a notice naming both.
+        let merged = enc(
+            "MSH|^~\\&|||||20260102||ADT^A60^ADT_A60|1|P|2.5\rPID|||0000077777^^^^PI||別人^^^^^^L^I\rIAM|1|DA|^ペニシリン|SV||A\r",
+        );
+        ix.add_file(&path(id, "ADT-51", "-", '1'), &merged).unwrap();
+        let rec = ix.patient(id).unwrap();
+        assert_eq!(&*rec.allergies[0].allergen, "ペニシリン");
+        assert_eq!(rec.notices.len(), 1);
+        assert_eq!(rec.notices[0].kind, NoticeKind::IdMismatch);
+        assert!(
+            rec.notices[0].detail.contains("0000077777") && rec.notices[0].detail.contains(id),
+            "{:?}",
+            rec.notices[0]
+        );
+        assert_eq!(
+            &*rec.patient.name_kanji, "山田\u{3000}太郎",
+            "a matching PID names the patient"
+        );
+        assert!(ix.patient("0000077777").is_none());
+        assert_eq!(ix.stats().id_mismatches, 1);
+        assert!(ix.skipped().is_empty());
+    }
+
+    #[test]
+    fn misfiled_file_is_indexed_under_its_directory_with_a_notice() {
+        let mut ix = PatientIndex::new();
+        let id = "0000012345";
+        let p = path(id, "ADT-00", "-", '1').replace("/000/001/", "/000/009/");
+        ix.add_file(&p, &adt(id, "山田^太郎", "ヤマダ^タロウ"))
+            .unwrap();
+        let rec = ix.patient(id).unwrap();
+        assert_eq!(rec.notices[0].kind, NoticeKind::Misfiled);
+        assert_eq!(ix.stats().misfiled, 1);
     }
 
     #[test]

@@ -30,13 +30,15 @@ mod hl7;
 mod index;
 mod path;
 mod record;
+mod vocab;
 
 pub use index::{IndexStats, MAX_FILE_BYTES, PatientHit, PatientIndex, Skipped, normalize};
-pub use path::{Flag, StoragePath, parse_storage_path};
+pub use path::{Flag, LocatedFile, StoragePath, locate_storage_file, parse_storage_path};
 pub use record::{
-    Allergy, Diagnosis, Infection, InfectionSource, LabResult, Patient, PatientRecord,
-    Prescription, Text,
+    Allergy, Diagnosis, Infection, InfectionSource, LabResult, Notice, NoticeKind, Patient,
+    PatientRecord, Prescription, PrescriptionKind, Text,
 };
+pub use vocab::{abnormal_flag_words, allergen_type_words, severity_words, timing_words};
 
 /// Errors from indexing one file. Messages name the file.
 #[derive(Debug, thiserror::Error)]

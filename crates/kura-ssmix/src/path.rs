@@ -94,6 +94,105 @@ pub fn parse_storage_path(path: &str) -> Option<StoragePath> {
     })
 }
 
+/// A file found in an SS-MIX2 storage even when it is misfiled: the patient is the one whose
+/// directory holds it (the storage path is the key), and what disagrees is listed in `problems`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocatedFile {
+    /// `patient_id` is the ID directory; the other parts come from the file name.
+    pub storage: StoragePath,
+    /// The patient ID in the file name, when it differs from the directory.
+    pub name_patient_id: Option<String>,
+    /// Disagreements between the directories and the file name, in English, e.g.
+    /// `file name says patient 0000099999`.
+    pub problems: Vec<String>,
+}
+
+/// Like [`parse_storage_path`], but keeps a file whose directories disagree with its name
+/// (a misfiled file is still that patient's record): the file name must have the seven SS-MIX2
+/// parts with a valid condition flag, and the ID directory must be 1–64 ASCII alphanumerics.
+///
+/// ```
+/// use kura_ssmix::locate_storage_file;
+/// let f = locate_storage_file(
+///     "000/001/0000012345/20260102/ADT-00/0000012345_20260101_ADT-00_1_20260101120000000_01_1",
+/// ).unwrap();
+/// assert_eq!(f.storage.patient_id, "0000012345");
+/// assert_eq!(f.problems, ["file name date 20260101 is in directory 20260102"]);
+/// assert!(locate_storage_file("etc/passwd").is_none());
+/// ```
+pub fn locate_storage_file(path: &str) -> Option<LocatedFile> {
+    if let Some(storage) = parse_storage_path(path) {
+        return Some(LocatedFile {
+            storage,
+            name_patient_id: None,
+            problems: Vec::new(),
+        });
+    }
+    let mut parts = path.rsplit(['/', '\\']);
+    let file = parts.next()?;
+    let type_dir = parts.next()?;
+    let date_dir = parts.next()?;
+    let id_dir = parts.next()?;
+    let mid = parts.next()?;
+    let top = parts.next()?;
+    let f: Vec<&str> = file.split('_').collect();
+    let [id, date, data_type, order_no, timestamp, department, flag] = f.as_slice() else {
+        return None;
+    };
+    let flag = match *flag {
+        "1" => Flag::Current,
+        "2" => Flag::Superseded,
+        "0" => Flag::Deleted,
+        _ => return None,
+    };
+    let alnum =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !alnum(id_dir) || !alnum(id) || data_type.is_empty() {
+        return None;
+    }
+    let mut problems = Vec::new();
+    let name_patient_id = (*id != id_dir).then(|| id.to_string());
+    if *id != id_dir {
+        problems.push(format!(
+            "file name says patient {id}, directory says {id_dir}"
+        ));
+    }
+    let (want_top, want_mid) = (
+        id_dir.get(0..3).unwrap_or(""),
+        id_dir.get(3..6).unwrap_or(""),
+    );
+    if top != want_top || mid != want_mid {
+        problems.push(format!(
+            "patient directory is under {top}/{mid}, expected {want_top}/{want_mid}"
+        ));
+    }
+    if *date != date_dir {
+        problems.push(format!("file name date {date} is in directory {date_dir}"));
+    }
+    if *data_type != type_dir {
+        problems.push(format!(
+            "file name type {data_type} is in directory {type_dir}"
+        ));
+    }
+    let date = match *date {
+        d if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => Some(d.to_string()),
+        _ => None,
+    };
+    Some(LocatedFile {
+        storage: StoragePath {
+            patient_id: id_dir.to_string(),
+            date,
+            data_type: data_type.to_string(),
+            order_no: order_no.to_string(),
+            timestamp: timestamp.to_string(),
+            department: department.to_string(),
+            flag,
+        },
+        name_patient_id,
+        problems,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +233,29 @@ mod tests {
         assert!(parse_storage_path(&P.replace("/ADT-00/", "/OMP-01/")).is_none());
         assert!(parse_storage_path("0000012345_20260101_ADT-00_1_2_01_1").is_none());
         assert!(parse_storage_path("").is_none());
+    }
+
+    #[test]
+    fn misfiled_files_are_located_under_their_directory() {
+        let wrong_hash = P.replace("000/001/", "000/002/");
+        let f = locate_storage_file(&wrong_hash).unwrap();
+        assert_eq!(f.storage.patient_id, "0000012345");
+        assert_eq!(f.problems.len(), 1, "{:?}", f.problems);
+        let other = P.replace(
+            "/0000012345/20260101/ADT-00/0000012345_",
+            "/0000012345/20260101/ADT-00/0000099999_",
+        );
+        let f = locate_storage_file(&other).unwrap();
+        assert_eq!(f.storage.patient_id, "0000012345");
+        assert_eq!(f.name_patient_id.as_deref(), Some("0000099999"));
+        let wrong_type = P.replace("/ADT-00/", "/OMP-01/");
+        assert_eq!(locate_storage_file(&wrong_type).unwrap().problems.len(), 1);
+        assert!(locate_storage_file(&P.replace("_01_1", "_01_7")).is_none());
+        assert!(locate_storage_file("a/b/c/d/e/readme_1.txt").is_none());
+        assert_eq!(
+            locate_storage_file(P).unwrap().problems,
+            Vec::<String>::new()
+        );
     }
 
     #[test]

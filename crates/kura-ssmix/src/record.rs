@@ -37,17 +37,24 @@ pub struct Diagnosis {
 /// アレルギー or 薬剤禁忌: one AL1 or IAM entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Allergy {
-    /// AL1-6 / IAM-11 / IAM-13, else the message date.
+    /// AL1-6 / IAM-11 / IAM-13, else the message date (sort key).
     pub date: Text,
-    /// HL7 table 0127: `DA` drug, `FA` food, `EA` environmental, `MA` misc. allergy,
-    /// `MC` misc. contraindication, …
+    /// HL7 table 0127 code: `DA` drug, `FA` food, `EA` environmental, `LA` pollen, `MA` misc.
+    /// allergy, `MC` misc. contraindication, …
     pub allergen_type: Text,
+    /// The type in words: the message's text (IAM-2.2), else the table 0127 meaning.
+    pub allergen_type_text: Text,
     /// Allergen description (AL1-3.2 / IAM-3.2, else component 1).
     pub allergen: Text,
-    /// AL1-4 / IAM-4 (`SV` severe, `MO` moderate, `MI` mild), text when given.
+    /// Allergen code and its coding system, e.g. `5A1002216023023 (JC10)`; empty when the
+    /// message has none.
+    pub allergen_code: Text,
+    /// Severity in words: AL1-4 / IAM-4 text, else table 0128 (`SV` 重度, `MO` 中等度, `MI` 軽度).
     pub severity: Text,
     /// AL1-5 / IAM-5 reactions, joined with `、`.
     pub reaction: Text,
+    /// Onset: IAM-11 date, else IAM-12 text (e.g. `小学校低学年の頃`), else AL1-6.
+    pub onset: Text,
 }
 
 /// 検査: one observation (OBX).
@@ -83,21 +90,60 @@ pub struct Infection {
     pub source: InfectionSource,
 }
 
-/// 処方: one drug of a prescription order (RXE or RXO, with its TQ1 and RXR).
+/// What a 処方 entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PrescriptionKind {
+    /// A prescription order (OMP-01: RDE^O11 / OMP^O09, RXE or RXO).
+    Order,
+    /// An injection order (OMP-02): a component (RXC) of an RXE.
+    Injection,
+    /// A recorded administration (OMP-11/-12: RAS^O17, RXA).
+    Given,
+}
+
+/// 処方: one drug of a prescription order (RXE or RXO, with its TQ1 and RXR), one component of
+/// an injection order (RXC), or one recorded administration (RXA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Prescription {
     /// TQ1-7 start, else ORC-9, else the message date.
     pub date: Text,
+    pub kind: PrescriptionKind,
     pub code: Text,
     pub drug: Text,
     /// Amount and unit, e.g. `3 錠`.
     pub dose: Text,
-    /// TQ1-3 repeat pattern text, e.g. `1日3回朝昼夕食後`.
+    /// TQ1-3 repeat pattern in words, e.g. `内服・経口・１日３回朝昼夕食後` (the text
+    /// subcomponent, else a decoded code), plus RXE-7 administration instructions.
     pub timing: Text,
     /// TQ1-6 service duration, e.g. `7 日`.
     pub duration: Text,
     /// RXR-1.
     pub route: Text,
+}
+
+/// Why a file of this patient needs a human's attention; shown at the top of the patient page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoticeKind {
+    /// PID-3 names another patient ID than the storage path (formatting, a merge, test data).
+    /// The message is shown as this patient's record anyway.
+    IdMismatch,
+    /// The file's directories disagree with its name; it is shown under the ID directory.
+    Misfiled,
+    /// The file could not be read or parsed: nothing from it is shown.
+    Unreadable,
+    /// The file is not in the character set MSH-18 declares: read in another one (UTF-8 or
+    /// Shift_JIS), or with undecodable bytes replaced.
+    Encoding,
+}
+
+/// One notice about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// The file's path as read (snapshot-relative).
+    pub file: Text,
+    /// What is wrong, in English with the values, e.g. `PID-3 says 9999013`.
+    pub detail: Text,
 }
 
 /// Everything shown for one patient. Each section is sorted newest first.
@@ -111,9 +157,14 @@ pub struct PatientRecord {
     pub labs: Vec<LabResult>,
     pub infections: Vec<Infection>,
     pub prescriptions: Vec<Prescription>,
+    /// Files of this patient that need attention, in the order they were read.
+    pub notices: Vec<Notice>,
     /// Timestamp of the message the demographics came from.
     #[serde(skip)]
     pub(crate) demographics_from: Text,
+    /// Whether the demographics came from a message whose PID-3 names this patient.
+    #[serde(skip)]
+    pub(crate) demographics_matched: bool,
 }
 
 impl PatientRecord {
@@ -132,7 +183,9 @@ impl PatientRecord {
             labs: Vec::new(),
             infections: Vec::new(),
             prescriptions: Vec::new(),
+            notices: Vec::new(),
             demographics_from: empty,
+            demographics_matched: false,
         }
     }
 }

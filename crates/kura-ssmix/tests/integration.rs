@@ -151,3 +151,142 @@ proptest! {
         let _ = parse_storage_path(&s);
     }
 }
+
+/// Issue 16: a storage of the specification's own example messages, most with a PID-3 that
+/// differs from the storage path, one misfiled, one Shift_JIS, one unreadable: every fact is
+/// shown under the path's patient, and every problem is on the patient's record.
+#[test]
+fn issue_16_spec_example_storage_shows_every_fact() {
+    use kura_ssmix::{NoticeKind, PrescriptionKind};
+    use kura_testkit::ssmix::spec_storage;
+
+    let (files, truth) = spec_storage();
+    let mut ix = PatientIndex::new();
+    let mut failed = Vec::new();
+    for f in &files {
+        if ix
+            .add_file(&format!("srv/ssmix2/{}", f.path), &f.bytes)
+            .is_err()
+        {
+            failed.push(f.path.clone());
+        }
+    }
+    assert_eq!(
+        failed,
+        std::slice::from_ref(&truth.unreadable),
+        "only the unreadable file fails"
+    );
+    assert_eq!(
+        ix.stats().patients,
+        1,
+        "every file is filed under the path's patient"
+    );
+    let r = ix
+        .patient(&truth.patient_id)
+        .expect("the storage path's patient");
+
+    let allergens = set(r.allergies.iter().map(|a| &*a.allergen));
+    assert_eq!(allergens, set(truth.allergies.iter().map(String::as_str)));
+    let sugi = r.allergies.iter().find(|a| &*a.allergen == "スギ").unwrap();
+    assert_eq!(&*sugi.allergen_type_text, "花粉アレルギー");
+    assert_eq!(&*sugi.allergen_code, "5A1002216023023 (JC10)");
+    assert_eq!(&*sugi.severity, "軽度");
+    assert_eq!(&*sugi.reaction, "目のかゆみ");
+    assert_eq!(&*sugi.onset, "199601");
+    let soba = r.allergies.iter().find(|a| &*a.allergen == "ソバ").unwrap();
+    assert_eq!(&*soba.onset, "小学校低学年の頃", "IAM-12 onset text");
+    let contrast = r
+        .allergies
+        .iter()
+        .find(|a| &*a.allergen == "造影剤")
+        .unwrap();
+    assert_eq!(&*contrast.severity, "重度", "bare SV decoded");
+    assert_eq!(&*contrast.allergen_type_text, "薬剤アレルギー");
+    assert_eq!(
+        &*contrast.reaction, "表皮剥離、呼吸困難",
+        "Shift_JIS decoded"
+    );
+    let ci = set(r.contraindications.iter().map(|a| &*a.allergen));
+    assert_eq!(ci, set(["アリナミン", "ペニシリン", "造影剤"]));
+
+    let drugs = set(r.prescriptions.iter().map(|p| &*p.drug));
+    assert_eq!(drugs, set(truth.prescriptions.iter().map(String::as_str)));
+    for h in &truth.hidden {
+        assert!(!drugs.contains(h), "superseded drug {h} shown");
+    }
+    let darzen = r
+        .prescriptions
+        .iter()
+        .find(|p| p.drug.starts_with("ダーゼン"))
+        .unwrap();
+    assert_eq!(
+        &*darzen.timing, "内服・経口・１日３回朝昼夕食後",
+        "JAMI text, not the code"
+    );
+    assert_eq!(&*darzen.dose, "1 錠");
+    assert_eq!(&*darzen.duration, "5日");
+    assert_eq!(&*darzen.route, "口");
+    let solita = r
+        .prescriptions
+        .iter()
+        .find(|p| p.drug.starts_with("ソリタ"))
+        .unwrap();
+    assert_eq!(solita.kind, PrescriptionKind::Injection);
+    assert_eq!(&*solita.route, "静脈内");
+    assert_eq!(&*solita.dose, "1 本");
+    assert!(
+        solita.timing.contains("５時間一定速度で"),
+        "{}",
+        solita.timing
+    );
+    assert_eq!(&*solita.date, "201107010800");
+
+    assert_eq!(set(r.diagnoses.iter().map(|d| &*d.name)), set(["胃炎"]));
+    assert_eq!(&*r.diagnoses[0].date, "20110831", "PRB-16 onset");
+    let labs = set(r.labs.iter().map(|l| &*l.name));
+    assert_eq!(labs, set(truth.labs.iter().map(String::as_str)));
+    let tp = r.labs.iter().find(|l| &*l.name == "総蛋白").unwrap();
+    assert_eq!(
+        (&*tp.value, &*tp.units, &*tp.range),
+        ("7.2", "g/dl", "6.70-8.3")
+    );
+
+    // Demographics come from a message whose PID-3 names the patient.
+    assert_eq!(&*r.patient.name_kanji, "患者\u{3000}太郎");
+    assert_eq!(&*r.patient.birth_date, "19480405");
+
+    let mismatched: Vec<&str> = r
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::IdMismatch)
+        .map(|n| &*n.detail)
+        .collect();
+    for other in &truth.other_pid3 {
+        assert!(
+            mismatched
+                .iter()
+                .any(|d| d.contains(other.as_str()) && d.contains("9999013")),
+            "no warning names PID-3 {other}: {mismatched:?}"
+        );
+    }
+    assert_eq!(mismatched.len(), truth.other_pid3.len());
+    let misfiled: Vec<_> = r
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::Misfiled)
+        .collect();
+    assert_eq!(misfiled.len(), 1);
+    assert!(misfiled[0].file.ends_with(&truth.misfiled));
+    let unreadable: Vec<_> = r
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::Unreadable)
+        .collect();
+    assert_eq!(unreadable.len(), 1);
+    assert!(unreadable[0].file.ends_with(&truth.unreadable));
+    assert!(
+        !r.notices.iter().any(|n| n.kind == NoticeKind::Encoding),
+        "no replacement characters: {:?}",
+        r.notices
+    );
+}

@@ -4,7 +4,8 @@
 //! diagnoses), OMP-01 (OMP^O09 prescriptions, plus a superseded `_2` and a deleted `_0`
 //! version whose drugs must never be shown) and OML-11 (OUL^R22 lab results with the infection
 //! panel) messages, ISO-2022-JP encoded, with CR, LF or CRLF segment ends. [`generate`] adds one
-//! malformed file. The truth lists only what a correct reader shows.
+//! malformed file. The truth lists only what a correct reader shows. [`spec_storage`] instead
+//! files the SS-MIX2 specification's own example messages, as a real storage would hold them.
 
 use std::io;
 use std::path::Path;
@@ -348,6 +349,187 @@ pub fn generate(seed: u64, patients: usize) -> (Vec<SsmixFile>, SsmixTruth) {
 /// Writes [`generate`]'s tree under `root` (which becomes the SS-MIX2 storage root).
 pub fn write_tree(root: &Path, seed: u64, patients: usize) -> io::Result<SsmixTruth> {
     let (files, truth) = generate(seed, patients);
+    for f in files {
+        let p = root.join(&f.path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, f.bytes)?;
+    }
+    Ok(truth)
+}
+
+/// The SS-MIX2 specification's example messages (see `fixtures/ssmix2-spec/README.md`):
+/// `(data type, message text)`, UTF-8 with LF segment ends.
+const SPEC_MESSAGES: &[(&str, &str)] = &[
+    (
+        "ADT-00",
+        include_str!("../fixtures/ssmix2-spec/ADT-00_ADT_A08.hl7"),
+    ),
+    (
+        "ADT-51",
+        include_str!("../fixtures/ssmix2-spec/ADT-51_ADT_A60.hl7"),
+    ),
+    (
+        "PPR-01",
+        include_str!("../fixtures/ssmix2-spec/PPR-01_PPR_ZD1.hl7"),
+    ),
+    (
+        "OMP-01",
+        include_str!("../fixtures/ssmix2-spec/OMP-01_RDE_O11.hl7"),
+    ),
+    (
+        "OMP-02",
+        include_str!("../fixtures/ssmix2-spec/OMP-02_RDE_O11.hl7"),
+    ),
+    (
+        "OML-11",
+        include_str!("../fixtures/ssmix2-spec/OML-11_OUL_R22.hl7"),
+    ),
+];
+
+/// The patient every spec-example file is filed under (the guideline's ADT-00 patient).
+pub const SPEC_PATIENT_ID: &str = "9999013";
+
+/// What a correct reader shows for [`spec_storage`], and the traps in it.
+#[derive(Debug, Clone, Default)]
+pub struct SpecTruth {
+    pub patient_id: String,
+    /// Allergens shown under アレルギー: the four IAM of the guideline's ADT^A60, the AL1 of its
+    /// ADT^A08, and one from the Shift_JIS file.
+    pub allergies: Vec<String>,
+    /// Current prescriptions and injection components.
+    pub prescriptions: Vec<String>,
+    pub diagnoses: Vec<String>,
+    pub labs: Vec<String>,
+    /// A drug only in a superseded file: never shown.
+    pub hidden: Vec<String>,
+    /// PID-3 values that differ from [`SPEC_PATIENT_ID`], each shown in a warning.
+    pub other_pid3: Vec<String>,
+    /// The file filed under a wrong date directory (still shown, with a warning).
+    pub misfiled: String,
+    /// The Shift_JIS file (declared in MSH-18).
+    pub shift_jis: String,
+    /// The one file that cannot be read (listed on the patient page).
+    pub unreadable: String,
+}
+
+/// An SS-MIX2 storage built from the specification's own example messages, as the issue-16
+/// storage was: every file under patient [`SPEC_PATIENT_ID`] though most PID-3 values differ,
+/// ISO-2022-JP with CR segment ends. Added traps: the lab file misfiled under another date
+/// directory, a Shift_JIS ADT^A60 declared in MSH-18 (with 表, whose second byte is `\`), a
+/// superseded prescription, and one unreadable file.
+pub fn spec_storage() -> (Vec<SsmixFile>, SpecTruth) {
+    let id = SPEC_PATIENT_ID;
+    let path = |date: &str, ty: &str, order: &str, stamp: &str, flag: u8| {
+        format!(
+            "{}/{}/{id}/{date}/{ty}/{id}_{date}_{ty}_{order}_{stamp}_01_{flag}",
+            &id[..3],
+            &id[3..6]
+        )
+    };
+    let jis = stored_message;
+    let mut files = Vec::new();
+    let mut truth = SpecTruth {
+        patient_id: id.to_string(),
+        ..SpecTruth::default()
+    };
+    for (k, (ty, text)) in SPEC_MESSAGES.iter().enumerate() {
+        let (date, order) = match *ty {
+            "ADT-00" | "ADT-51" => ("-".to_string(), "-".to_string()),
+            _ => ("20111219".to_string(), format!("{:015}", 1000 + k)),
+        };
+        let stamp = format!("2011122010000{k}000");
+        let mut p = path(&date, ty, &order, &stamp, 1);
+        if *ty == "OML-11" {
+            // Misfiled: the directory says another day than the file name.
+            p = p.replace(&format!("/{id}/20111219/"), &format!("/{id}/20111220/"));
+            truth.misfiled = p.clone();
+        }
+        files.push(SsmixFile {
+            path: p,
+            bytes: jis(text),
+        });
+    }
+    truth.allergies = [
+        "スギ",
+        "ソバ",
+        "ハウスダスト",
+        "アリナミン",
+        "ペニシリン",
+        "造影剤",
+    ]
+    .map(String::from)
+    .to_vec();
+    truth.prescriptions = [
+        "ダーゼン錠（５mg)",
+        "パンスポリンＴ錠（１００mg)",
+        "アレピアチン１０倍散",
+        "ソリタ－Ｔ３号輸液５００ｍＬ",
+        "アドナ注（静脈用）50mg",
+    ]
+    .map(String::from)
+    .to_vec();
+    truth.diagnoses = vec!["胃炎".into()];
+    truth.labs = ["A/G比", "総蛋白", "アルブミン"].map(String::from).to_vec();
+    truth.other_pid3 = ["12345678", "1234567890", "0001000052"]
+        .map(String::from)
+        .to_vec();
+
+    // Shift_JIS, declared: a drug allergy whose severity is a bare code (SV, shown as 重度).
+    let sjis = "MSH|^~\\&|HIS123|SEND|GW|RCV|20120105090000||ADT^A60^ADT_A60|20120105090000|P|2.5||||||SJIS\r\
+                PID|0001||9999013^^^^PI||患者^太郎^^^^^L^I~カンジャ^タロウ^^^^^L^P||19480405|M\r\
+                IAM|1|DA|620000001^造影剤^99XYZ|SV|表皮剥離~呼吸困難|A|||||20111201\r";
+    let (bytes, _, bad) = encoding_rs::SHIFT_JIS.encode(sjis);
+    assert!(!bad);
+    truth.shift_jis = path("-", "ADT-51", "-", "20120105090000000", 1);
+    files.push(SsmixFile {
+        path: truth.shift_jis.clone(),
+        bytes: bytes.into_owned(),
+    });
+
+    // A superseded version of the prescription order: its drug must never be shown.
+    truth.hidden = vec!["取消前処方薬錠".into()];
+    let old = "MSH|^~\\&|HIS123|SEND|GW|RCV|20110701200000||RDE^O11^RDE_O11|20110701000000|P|2.5||||||~ISO IR87\r\
+               PID|0001||9999013^^^^PI\rORC|NW|000000011000185\rRXE||999999^取消前処方薬錠^HOT9|1||TAB^錠^MR9P\r";
+    files.push(SsmixFile {
+        path: path(
+            "20111219",
+            "OMP-01",
+            &format!("{:015}", 1003),
+            "20110701200000000",
+            2,
+        ),
+        bytes: jis(old),
+    });
+
+    // Unreadable: a current file that is not an HL7 message.
+    truth.unreadable = path(
+        "20111219",
+        "OMP-01",
+        "000000000009999",
+        "20111221000000000",
+        1,
+    );
+    files.push(SsmixFile {
+        path: truth.unreadable.clone(),
+        bytes: b"\x00\x01 truncated by a failing disk \xff\xfe".to_vec(),
+    });
+    (files, truth)
+}
+
+/// `text` as stored: ISO-2022-JP, LF segment ends turned into CR. Panics on characters outside
+/// JIS X 0208.
+pub fn stored_message(text: &str) -> Vec<u8> {
+    let cr = text.replace('\n', "\r");
+    let (bytes, _, bad) = encoding_rs::ISO_2022_JP.encode(&cr);
+    assert!(!bad, "{text:?} has a character outside JIS X 0208");
+    bytes.into_owned()
+}
+
+/// Writes [`spec_storage`] under `root` (which becomes the SS-MIX2 storage root).
+pub fn write_spec_storage(root: &Path) -> io::Result<SpecTruth> {
+    let (files, truth) = spec_storage();
     for f in files {
         let p = root.join(&f.path);
         if let Some(dir) = p.parent() {

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use kura_viewer::{AccessLog, Banner, router};
+//! use kura_viewer::{AccessLog, Banner, Shown, router};
 //!
 //! struct Stderr;
 //! impl AccessLog for Stderr {
@@ -24,21 +24,26 @@
 //!     verdict: "clean".into(),
 //!     source: "ssmix2".into(),
 //! };
-//! let index = Arc::new(kura_ssmix::PatientIndex::new());
-//! let app: axum::Router = router(index, banner, Vec::new(), Arc::new(Stderr));
+//! let shown = Shown::new(Arc::new(kura_ssmix::PatientIndex::new()), banner);
+//! let app: axum::Router = router(shown.clone(), Vec::new(), Arc::new(Stderr));
+//! // Later, when a newer clean backup has been indexed, every following request sees it:
+//! # let newer = shown.current().banner.clone();
+//! shown.replace(Arc::new(kura_ssmix::PatientIndex::new()), newer);
 //! # let _ = app;
 //! ```
 
 mod auth;
 mod pages;
+mod tls;
 mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use kura_ssmix::PatientIndex;
 
 pub use auth::hash_password;
+pub use tls::TlsIdentity;
 
 /// Which backup the viewer shows, printed on every page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +55,47 @@ pub struct Banner {
     pub source: String,
 }
 
+/// One indexed backup and the banner naming it.
+#[derive(Debug)]
+pub struct Generation {
+    pub index: Arc<PatientIndex>,
+    pub banner: Banner,
+}
+
+/// The generation the viewer shows, shared between the server and whoever indexes newer
+/// backups. A page is rendered from one generation; [`Shown::replace`] swaps it whole, so a
+/// running viewer keeps up with backups without a restart.
+#[derive(Debug, Clone)]
+pub struct Shown(Arc<RwLock<Arc<Generation>>>);
+
+impl Shown {
+    pub fn new(index: Arc<PatientIndex>, banner: Banner) -> Shown {
+        Shown(Arc::new(RwLock::new(Arc::new(Generation {
+            index,
+            banner,
+        }))))
+    }
+
+    /// The generation shown now.
+    pub fn current(&self) -> Arc<Generation> {
+        // A panic while swapping cannot leave a half-written Arc: the poison is harmless.
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Shows `index` from now on; requests already running finish with the old one.
+    pub fn replace(&self, index: Arc<PatientIndex>, banner: Banner) {
+        let next = Arc::new(Generation { index, banner });
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+}
+
 /// Where page views and logins are recorded (the audit log, in kura-cli).
 ///
 /// Actions: `viewer.login` (target: user name), `viewer.search` (target: the query),
-/// `viewer.patient_view` (target: patient id). Outcomes: `ok`, `denied`, `locked`, `not_found`.
+/// `viewer.patient_view` and `viewer.patient_print` (target: patient id). Outcomes: `ok`, `denied`, `locked`, `not_found`.
 /// The actor is the logged-in user, or `local` when no users are configured.
 pub trait AccessLog: Send + Sync + 'static {
     fn record(&self, actor: &str, action: &str, target: &str, outcome: &str);
@@ -74,6 +116,8 @@ pub struct ServeOptions {
     /// Default `127.0.0.1:8080`. Any other address requires `users`.
     pub listen: SocketAddr,
     pub users: Vec<ViewerUser>,
+    /// Serve HTTPS with this certificate; session cookies then carry `Secure`.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServeOptions {
@@ -81,6 +125,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             users: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -105,26 +150,22 @@ pub enum Error {
     Serve(#[source] std::io::Error),
     #[error("cannot hash password: {0}")]
     Hash(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The viewer's routes with all hardening layers. Login is required iff `users` is non-empty.
-pub fn router(
-    index: Arc<PatientIndex>,
-    banner: Banner,
-    users: Vec<ViewerUser>,
-    log: Arc<dyn AccessLog>,
-) -> axum::Router {
-    web::router(index, banner, users, log)
+pub fn router(shown: Shown, users: Vec<ViewerUser>, log: Arc<dyn AccessLog>) -> axum::Router {
+    web::router(shown, users, log, false)
 }
 
 /// Serves until Ctrl-C on a runtime of its own. `ready` gets the bound address (useful with
 /// port 0). Refuses a non-loopback `listen` when no users are configured.
 pub fn serve_blocking(
     opts: ServeOptions,
-    index: Arc<PatientIndex>,
-    banner: Banner,
+    shown: Shown,
     log: Arc<dyn AccessLog>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
@@ -136,6 +177,12 @@ pub fn serve_blocking(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    // Check the certificate before binding, so a bad one fails fast.
+    let tls = opts
+        .tls
+        .as_ref()
+        .map(TlsIdentity::server_config)
+        .transpose()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -144,17 +191,30 @@ pub fn serve_blocking(
                 source,
             })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
-        let app = router(index, banner, opts.users, log);
-        ready(addr);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // If the signal handler cannot be installed, serve until the process ends.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
-            .await
-            .map_err(Error::Serve)
+        let app = web::router(shown, opts.users, log, tls.is_some());
+        let shutdown = async {
+            // If the signal handler cannot be installed, serve until the process ends.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config).map_err(Error::Serve)?;
+                ready(addr);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(Error::Serve)
+            }
+            None => {
+                ready(addr);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(Error::Serve)
+            }
+        }
     })
 }
 
@@ -172,6 +232,7 @@ mod tests {
         let opts = ServeOptions {
             listen: "0.0.0.0:0".parse().unwrap(),
             users: vec![],
+            tls: None,
         };
         let banner = Banner {
             snapshot_id: "x".into(),
@@ -181,8 +242,7 @@ mod tests {
         };
         let err = serve_blocking(
             opts,
-            Arc::new(PatientIndex::new()),
-            banner,
+            Shown::new(Arc::new(PatientIndex::new()), banner),
             Arc::new(Nop),
             |_| panic!("must not start"),
         )

@@ -9,11 +9,10 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use kura_ssmix::PatientIndex;
 use serde::Deserialize;
 
 use crate::auth::{Auth, COOKIE, Denied, token_from_cookie};
-use crate::{AccessLog, Banner, ViewerUser, pages};
+use crate::{AccessLog, Shown, ViewerUser, pages};
 
 /// Longest accepted path or query string: a patient ID or name is far shorter.
 const MAX_URI_PART: usize = 1024;
@@ -25,8 +24,9 @@ const MAX_QUERY_CHARS: usize = 128;
 const RESULT_LIMIT: usize = 100;
 
 struct App {
-    index: Arc<PatientIndex>,
-    banner: Banner,
+    shown: Shown,
+    /// Served over TLS: session cookies carry `Secure`.
+    secure: bool,
     auth: Auth,
     log: Arc<dyn AccessLog>,
 }
@@ -47,20 +47,21 @@ impl Actor {
 }
 
 pub(crate) fn router(
-    index: Arc<PatientIndex>,
-    banner: Banner,
+    shown: Shown,
     users: Vec<ViewerUser>,
     log: Arc<dyn AccessLog>,
+    secure: bool,
 ) -> Router {
     let app = Arc::new(App {
-        index,
-        banner,
+        shown,
+        secure,
         auth: Auth::new(users),
         log,
     });
     Router::new()
         .route("/", get(search))
         .route("/patient/{id}", get(patient))
+        .route("/patient/{id}/print", get(patient_print))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/assets/style.css", get(css))
@@ -148,7 +149,7 @@ async fn require_login(State(app): State<Shared>, mut req: Request, next: Next) 
         None if path == "/" => Redirect::to("/login").into_response(),
         None => (
             StatusCode::UNAUTHORIZED,
-            Html(pages::login_page(&app.banner, None)),
+            Html(pages::login_page(&app.shown.current().banner, None)),
         )
             .into_response(),
     }
@@ -167,7 +168,12 @@ fn actor(req_actor: Option<axum::Extension<Actor>>) -> Actor {
 fn page(app: &App, actor: &Actor, status: StatusCode, ja: &str, en: &str) -> Response {
     (
         status,
-        Html(pages::error_page(&app.banner, actor.shown(), ja, en)),
+        Html(pages::error_page(
+            &app.shown.current().banner,
+            actor.shown(),
+            ja,
+            en,
+        )),
     )
         .into_response()
 }
@@ -232,12 +238,12 @@ async fn search(
     let hits = if q.is_empty() {
         None
     } else {
-        let hits = app.index.search(q, RESULT_LIMIT);
+        let hits = app.shown.current().index.search(q, RESULT_LIMIT);
         app.log.record(&actor.name, "viewer.search", q, "ok");
         Some(hits)
     };
     Html(pages::search_page(
-        &app.banner,
+        &app.shown.current().banner,
         actor.shown(),
         q,
         hits.as_deref(),
@@ -250,7 +256,30 @@ async fn patient(
     ext: Option<axum::Extension<Actor>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    show_patient(app, ext, id, false)
+}
+
+async fn patient_print(
+    State(app): State<Shared>,
+    ext: Option<axum::Extension<Actor>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    show_patient(app, ext, id, true)
+}
+
+/// The patient page, or its printable A4 summary; both are audited.
+fn show_patient(
+    app: Shared,
+    ext: Option<axum::Extension<Actor>>,
+    id: Result<Path<String>, PathRejection>,
+    print: bool,
+) -> Response {
     let actor = actor(ext);
+    let action = if print {
+        "viewer.patient_print"
+    } else {
+        "viewer.patient_view"
+    };
     let Ok(Path(id)) = id else {
         return page(
             &app,
@@ -269,15 +298,19 @@ async fn patient(
             "Bad request: invalid patient ID",
         );
     }
-    match app.index.patient(&id) {
+    // One generation for the whole page, even if a newer one is swapped in meanwhile.
+    let generation = app.shown.current();
+    match generation.index.patient(&id) {
         Some(rec) => {
-            app.log
-                .record(&actor.name, "viewer.patient_view", &id, "ok");
-            Html(pages::patient_page(&app.banner, actor.shown(), rec)).into_response()
+            app.log.record(&actor.name, action, &id, "ok");
+            if print {
+                Html(pages::print_page(&generation.banner, rec)).into_response()
+            } else {
+                Html(pages::patient_page(&generation.banner, actor.shown(), rec)).into_response()
+            }
         }
         None => {
-            app.log
-                .record(&actor.name, "viewer.patient_view", &id, "not_found");
+            app.log.record(&actor.name, action, &id, "not_found");
             page(
                 &app,
                 &actor,
@@ -293,7 +326,7 @@ async fn login_form(State(app): State<Shared>) -> Response {
     if !app.auth.required() {
         return Redirect::to("/").into_response();
     }
-    Html(pages::login_page(&app.banner, None)).into_response()
+    Html(pages::login_page(&app.shown.current().banner, None)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -315,7 +348,7 @@ async fn login(
         return (
             StatusCode::BAD_REQUEST,
             Html(pages::login_page(
-                &app.banner,
+                &app.shown.current().banner,
                 Some("不正な要求です Bad request"),
             )),
         )
@@ -325,7 +358,7 @@ async fn login(
         return (
             StatusCode::BAD_REQUEST,
             Html(pages::login_page(
-                &app.banner,
+                &app.shown.current().banner,
                 Some("入力が長すぎます Input too long"),
             )),
         )
@@ -340,8 +373,10 @@ async fn login(
         Ok(()) => {
             app.log.record(&f.user, "viewer.login", &f.user, "ok");
             let token = app.auth.start(&f.user);
-            let cookie =
-                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+            let secure = if app.secure { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{secure}"
+            );
             let mut res = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 res.headers_mut().insert(header::SET_COOKIE, v);
@@ -355,7 +390,11 @@ async fn login(
             };
             app.log.record(&f.user, "viewer.login", &f.user, outcome);
             let msg = "ユーザー名、パスワードまたはコードが違います Wrong user, password or code";
-            (status, Html(pages::login_page(&app.banner, Some(msg)))).into_response()
+            (
+                status,
+                Html(pages::login_page(&app.shown.current().banner, Some(msg))),
+            )
+                .into_response()
         }
     }
 }

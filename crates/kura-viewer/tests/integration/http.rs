@@ -202,3 +202,84 @@ fn login_is_required_when_users_are_configured() {
         401
     );
 }
+
+#[test]
+fn a_swapped_generation_is_shown_from_the_next_request() {
+    let s = start(vec![]);
+    let t = &s.truth.patients[0];
+    let before = get(s.addr, &format!("/patient/{}", t.id), None);
+    assert!(before.body.contains("5e1f0c2a"), "{}", before.body);
+    let newer = kura_viewer::Banner {
+        snapshot_id: "77aa88bb".into(),
+        ..crate::support::banner()
+    };
+    s.shown
+        .replace(std::sync::Arc::new(kura_ssmix::PatientIndex::new()), newer);
+    let after = get(s.addr, &format!("/patient/{}", t.id), None);
+    assert_eq!(after.status, 404, "the new (empty) generation is shown");
+    assert!(after.body.contains("77aa88bb"), "{}", after.body);
+}
+
+#[test]
+fn printable_summary_is_served_and_audited() {
+    let s = start(vec![]);
+    let t = &s.truth.patients[1];
+    let r = get(s.addr, &format!("/patient/{}/print", t.id), None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("患者サマリー") && r.body.contains("5e1f0c2a"));
+    assert!(
+        s.log
+            .entries()
+            .iter()
+            .any(|e| e[1] == "viewer.patient_print" && e[2] == t.id),
+        "{:?}",
+        s.log.entries()
+    );
+}
+
+#[test]
+fn https_serves_pages_and_session_cookies_are_secure() {
+    use crate::support::{raw_tls, start_with};
+    let id = kura_viewer::TlsIdentity::self_signed(vec!["localhost".into()]).unwrap();
+    let user = ViewerUser {
+        name: "nurse1".into(),
+        argon2_hash: hash_password("s3cret-pw").unwrap(),
+        totp_secret: None,
+    };
+    let s = start_with(vec![user], Some(id.clone()));
+    let login = raw_tls(
+        s.addr,
+        b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        &id.cert_pem,
+    );
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("ログイン"));
+    let body = "user=nurse1&password=s3cret-pw";
+    let ok = raw_tls(
+        s.addr,
+        format!("POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+        &id.cert_pem,
+    );
+    assert_eq!(ok.status, 303, "{ok:?}");
+    let cookie = ok.header("set-cookie").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Plain HTTP to the TLS port gets no page, and the server keeps serving TLS.
+    let mut plain = std::net::TcpStream::connect(s.addr).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    use std::io::{Read, Write};
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = plain.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("ログイン"));
+    let again = raw_tls(
+        s.addr,
+        b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        &id.cert_pem,
+    );
+    assert_eq!(again.status, 200);
+}

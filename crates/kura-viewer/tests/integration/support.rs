@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use kura_ssmix::PatientIndex;
 use kura_testkit::ssmix::{SsmixTruth, generate};
-use kura_viewer::{AccessLog, Banner, ServeOptions, ViewerUser, serve_blocking};
+use kura_viewer::{
+    AccessLog, Banner, ServeOptions, Shown, TlsIdentity, ViewerUser, serve_blocking,
+};
 
 #[derive(Default)]
 pub struct MemLog(pub Mutex<Vec<[String; 4]>>);
@@ -49,22 +51,30 @@ pub struct Server {
     pub addr: SocketAddr,
     pub log: Arc<MemLog>,
     pub truth: SsmixTruth,
+    /// What the server shows; tests may swap in another generation.
+    pub shown: Shown,
 }
 
 /// Starts a server on an ephemeral loopback port; it lives until the test process ends.
 pub fn start(users: Vec<ViewerUser>) -> Server {
+    start_with(users, None)
+}
+
+/// Like [`start`], serving HTTPS with `tls` when given.
+pub fn start_with(users: Vec<ViewerUser>, tls: Option<TlsIdentity>) -> Server {
     let (ix, truth) = index(30);
     let log = Arc::new(MemLog::default());
     let (tx, rx) = mpsc::channel();
     let log2: Arc<dyn AccessLog> = log.clone();
+    let shown = Shown::new(Arc::new(ix), banner());
+    let shown2 = shown.clone();
     std::thread::spawn(move || {
         let opts = ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             users,
+            tls,
         };
-        let r = serve_blocking(opts, Arc::new(ix), banner(), log2, |addr| {
-            tx.send(addr).unwrap()
-        });
+        let r = serve_blocking(opts, shown2, log2, |addr| tx.send(addr).unwrap());
         if let Err(e) = r {
             eprintln!("server failed: {e}");
         }
@@ -72,7 +82,12 @@ pub fn start(users: Vec<ViewerUser>) -> Server {
     let addr = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("server did not start");
-    Server { addr, log, truth }
+    Server {
+        addr,
+        log,
+        truth,
+        shown,
+    }
 }
 
 #[derive(Debug)]
@@ -99,7 +114,36 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
     let mut buf = Vec::new();
     // The server may close early (e.g. on an oversized body); keep what was read.
     let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    parse(&buf)
+}
+
+/// Like [`raw`] over TLS, trusting only `cert_pem` (for the name `localhost`).
+pub fn raw_tls(addr: SocketAddr, request: &[u8], cert_pem: &str) -> Resp {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines
