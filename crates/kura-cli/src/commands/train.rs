@@ -273,7 +273,7 @@ fn audit_for_operator(ctx: &Ctx, session: &Session, action: &str, details: serde
     let entry = kura_audit::Entry::new(
         kura_audit::current_actor(),
         action,
-        &session.share.display().to_string(),
+        session.share.display().to_string(),
         kura_audit::Outcome::Ok,
     )
     .with_details(details);
