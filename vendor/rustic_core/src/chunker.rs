@@ -1,16 +1,36 @@
-use std::io::Read;
+use std::{
+    io::Read,
+    sync::{Mutex, PoisonError},
+};
 
 mod fixed_size;
 pub mod rabin;
 
 use fixed_size::ChunkIter as FixedSizeChunkIter;
 use rabin::ChunkIter as RabinChunkIter;
-use rustic_cdc::Rabin64;
+
+use rustic_cdc::{Polynom64, Rabin64};
 
 use crate::{
     RusticResult,
     repofile::{ConfigFile, configfile::Chunker},
 };
+
+/// A fresh [`Rabin64`] for `poly`, cloned from one built once per polynomial.
+///
+/// Building the tables costs 256 × 63 polynomial reductions; doing it for every file made it the
+/// largest cost of backing up many small files.
+fn prebuilt_rabin(poly: Polynom64) -> Rabin64 {
+    static PREBUILT: Mutex<Vec<(Polynom64, Rabin64)>> = Mutex::new(Vec::new());
+    // A poisoned lock only means another thread panicked while cloning; the tables are intact.
+    let mut prebuilt = PREBUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, rabin)) = prebuilt.iter().find(|(p, _)| *p == poly) {
+        return rabin.clone();
+    }
+    let rabin = Rabin64::new_with_polynom(6, &poly);
+    prebuilt.push((poly, rabin.clone()));
+    rabin
+}
 
 /// `ChunkIter` is an iterator that chunks data.
 pub(crate) enum ChunkIter<R: Read + Send> {
@@ -27,7 +47,7 @@ impl<R: Read + Send> ChunkIter<R> {
         let iter = match config.chunker() {
             Chunker::Rabin => {
                 let poly = config.poly()?;
-                let rabin = Rabin64::new_with_polynom(6, &poly);
+                let rabin = prebuilt_rabin(poly);
                 Self::Rabin(Box::new(RabinChunkIter::new(
                     rabin,
                     config.chunk_size(),

@@ -1,9 +1,9 @@
-use std::{num::NonZeroU32, sync::Arc};
+use std::{cell::RefCell, num::NonZeroU32, sync::Arc};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, bounded};
 use rayon::{prelude::*, spawn};
-use zstd::stream::{copy_encode, decode_all, encode_all};
+use zstd::stream::{copy_encode, decode_all};
 
 pub use zstd::compression_level_range;
 
@@ -16,6 +16,48 @@ use crate::{
     id::Id,
     repofile::{RepoFile, RepoId},
 };
+
+thread_local! {
+    /// One zstd compression context per thread and level, see [`compress`].
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    /// One zstd decompression context per thread, see [`decompress`].
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Compresses one blob with zstd at `level`, reusing this thread's compression context:
+/// creating a context for every blob dominated the cost of compressing small blobs.
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match &mut *cell {
+            Some((l, compressor)) if *l == level => compressor.compress(data),
+            slot => {
+                let mut compressor = zstd::bulk::Compressor::new(level)?;
+                let compressed = compressor.compress(data);
+                *slot = Some((level, compressor));
+                compressed
+            }
+        }
+    })
+}
+
+/// Decompresses one blob of known uncompressed `length`, reusing this thread's context.
+fn decompress(data: &[u8], length: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match &mut *cell {
+            Some(decompressor) => decompressor.decompress(data, length),
+            slot => {
+                let mut decompressor = zstd::bulk::Decompressor::new()?;
+                let decompressed = decompressor.decompress(data, length);
+                *slot = Some(decompressor);
+                decompressed
+            }
+        }
+    })
+}
 
 /// The maximum compression level allowed by zstd
 #[must_use]
@@ -75,7 +117,7 @@ pub trait DecryptReadBackend: ReadBackend + Clone + 'static {
     ) -> RusticResult<Bytes> {
         let mut data = self.decrypt(data)?;
         if let Some(length) = uncompressed_length {
-            data = decode_all(&*data).map_err(|err| {
+            data = decompress(&data, length.get() as usize).map_err(|err| {
                 RusticError::with_source(
                     ErrorKind::Internal,
                     "Failed to decode zstd compressed data. The data may be corrupted.",
@@ -491,7 +533,7 @@ impl<C: CryptoKey> DecryptBackend<C> {
             // compress if requested
             Some(level) => (
                 self.key
-                    .encrypt_data(&encode_all(data, level).map_err(|err| {
+                    .encrypt_data(&compress(data, level).map_err(|err| {
                         RusticError::with_source(
                             ErrorKind::Internal,
                             "Failed to encode zstd compressed data. The data may be corrupted.",

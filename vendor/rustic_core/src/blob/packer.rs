@@ -1,4 +1,5 @@
 use std::{
+    collections::HashSet,
     num::NonZeroU32,
     sync::{Arc, RwLock},
     thread::scope,
@@ -61,6 +62,11 @@ pub(super) mod constants {
     pub(super) const MAX_COUNT: u32 = 10_000;
     /// The maximum age of a pack
     pub(super) const MAX_AGE: Duration = Duration::from_mins(5);
+    /// Blobs smaller than this are compressed and encrypted by the thread adding them rather
+    /// than handed through the packer's pipeline: for a small file (one small blob) the
+    /// hand-offs between threads cost more than the work. Equal to the default minimum chunk
+    /// size, so only whole small files and the last chunk of a file take this path.
+    pub(super) const INLINE_BLOB_SIZE: usize = 512 * KB as usize;
 }
 
 /// The pack sizer is responsible for computing the size of the pack file.
@@ -208,6 +214,8 @@ pub struct Packer<BE: DecryptWriteBackend> {
     raw_packer: Arc<RwLock<RawPacker<BE>>>,
     /// The shared indexer containing the backend.
     indexer: SharedIndexer<BE>,
+    /// The backend, to process small blobs in the calling thread.
+    be: BE,
     /// The sender to send blobs to the raw packer.
     sender: Sender<(Bytes, BlobId)>,
     /// The receiver to receive the status from the raw packer.
@@ -252,6 +260,7 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
         let packer = Self {
             raw_packer: raw_packer.clone(),
             indexer: indexer.clone(),
+            be: be.clone(),
             sender: tx,
             finish: finish_rx,
         };
@@ -302,6 +311,13 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
     ///
     /// * If sending the message to the raw packer fails.
     pub fn add(&self, data: Bytes, id: BlobId) -> RusticResult<()> {
+        if data.len() < constants::INLINE_BLOB_SIZE {
+            if self.indexer.read().unwrap().has(&id) || self.raw_packer.read().unwrap().has(&id) {
+                return Ok(());
+            }
+            let (data, data_len, uncompressed_length) = self.be.process_data(&data)?;
+            return self.add_raw(data.into(), &id, u64::from(data_len), uncompressed_length);
+        }
         self.sender.send((data, id)).map_err(|err| {
             RusticError::with_source(
                 ErrorKind::Internal,
@@ -547,6 +563,8 @@ pub(crate) struct BasicPacker {
     created: SystemTime,
     /// The index of the pack
     index: IndexPack,
+    /// The ids in `index`, for a constant-time `has()` (a pack of small blobs holds thousands)
+    ids: HashSet<BlobId>,
     /// The pack sizer
     pack_sizer: PackSizer,
     /// The packer stats
@@ -568,6 +586,7 @@ impl BasicPacker {
             count: 0,
             created: SystemTime::now(),
             index: IndexPack::default(),
+            ids: HashSet::new(),
             pack_sizer,
             stats: PackerStats::default(),
         }
@@ -651,6 +670,7 @@ impl BasicPacker {
 
         self.index
             .add(*id, self.blob_type, offset, len, uncompressed_length);
+        _ = self.ids.insert(*id);
         self.count += 1;
 
         Ok(())
@@ -750,6 +770,7 @@ impl BasicPacker {
         self.pack_sizer.add_size(self.index.pack_size());
         self.count = 0;
         self.created = SystemTime::now();
+        self.ids.clear();
         (
             std::mem::take(&mut self.file),
             std::mem::take(&mut self.index),
@@ -761,7 +782,7 @@ impl BasicPacker {
     }
 
     pub fn has(&self, id: &BlobId) -> bool {
-        self.index.blobs.iter().any(|b| &b.id == id)
+        self.ids.contains(id)
     }
 }
 

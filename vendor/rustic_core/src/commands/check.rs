@@ -286,9 +286,7 @@ pub(crate) fn check_repository<S: Open>(
         .unwrap_or_default();
 
     if opts.read_data {
-        let packs = index_be
-            .into_index()
-            .into_iter()
+        let packs = merge_mixed_packs(index_be.into_index().into_iter())
             .filter(|p| !missing_packs.contains_key(&p.id))
             .filter(|p| packs.contains(&p.id));
 
@@ -311,6 +309,27 @@ pub(crate) fn check_repository<S: Open>(
     }
 
     Ok(collector.into_check_results())
+}
+
+/// Joins the parts of mixed packs (tree and data blobs in one pack, listed once per blob type by
+/// the index) into one [`IndexPack`] each, so the whole pack is compared with its header.
+fn merge_mixed_packs(packs: impl Iterator<Item = IndexPack>) -> impl Iterator<Item = IndexPack> {
+    let mut merged: BTreeMap<PackId, IndexPack> = BTreeMap::new();
+    let mut order = Vec::new();
+    for pack in packs {
+        match merged.entry(pack.id) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let known = e.get_mut();
+                known.blobs.extend(pack.blobs);
+                known.size = known.size.or(pack.size);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                order.push(pack.id);
+                _ = e.insert(pack);
+            }
+        }
+    }
+    order.into_iter().filter_map(move |id| merged.remove(&id))
 }
 
 /// Checks if all files in the backend are also in the hot backend
@@ -478,16 +497,9 @@ fn check_packs<S: Open>(
             let mut expected_offset: u32 = 0;
             let mut blobs = p.blobs;
             blobs.sort_unstable();
+            // Tree and data blobs in one pack ("mixed packs") were written by old restic
+            // versions; restic reads and checks them, so they are not an error.
             for blob in blobs {
-                if blob.tpe != blob_type {
-                    collector.add_error(CheckError::PackBlobTypesMismatch {
-                        id: p.id,
-                        blob_id: blob.id,
-                        blob_type: blob.tpe,
-                        expected: blob_type,
-                    });
-                }
-
                 if blob.location.offset != expected_offset {
                     collector.add_error(CheckError::PackBlobOffsetMismatch {
                         id: p.id,

@@ -28,6 +28,10 @@ use crate::{
 pub(crate) mod constants {
     /// The maximum number of reader threads to use for restoring.
     pub(crate) const MAX_READER_THREADS_NUM: usize = 20;
+    /// The maximum size of one read from a pack during restore. Each reader thread holds at most
+    /// one such read plus one decrypted blob, so this bounds restore memory (with 40 MiB reads,
+    /// 20 readers and their decrypted blobs waiting for writers held 1.2-1.7 GiB at once).
+    pub(crate) const LIMIT_RESTORE_READ: u32 = 4 * 1024 * 1024; // 4 MiB
 }
 
 type Filenames = Vec<PathBuf>;
@@ -496,6 +500,9 @@ impl PackInfo {
            && self.from_file.is_none() // and we don't read from a present file
            // and the blobs can be coalesced
            && self.locations.can_coalesce(&other.locations)
+           // and the read stays small enough to bound restore memory
+           && other.locations.offset + other.locations.length - self.locations.offset
+               <= constants::LIMIT_RESTORE_READ
         {
             Ok(Self {
                 pack_id: self.pack_id,
@@ -612,7 +619,7 @@ fn restore_contents<S: Open>(
 
             if !blobs.is_empty() {
                 // TODO: error handling!
-                s.spawn(move |s1| {
+                s.spawn(move |_| {
                     let read_data = match &from_file {
                         Some((file_idx, offset_file, length_file)) => {
                             // read from existing file
@@ -647,23 +654,22 @@ fn restore_contents<S: Open>(
                             SparseRestore::No => false,
                         };
 
+                        // Write in this reader thread rather than in tasks of their own: spawned
+                        // writes let readers run ahead and keep every decrypted blob in memory.
                         for (file_idx, start) in name_dests {
-                            let data = data.clone();
-                            s1.spawn(move |_| {
-                                let path = &filenames[file_idx];
-                                // Allocate file if it is not yet allocated
-                                let mut sizes_guard = sizes.lock().unwrap();
-                                let filesize = sizes_guard[file_idx];
-                                if filesize > 0 {
-                                    dest.set_length(path, filesize).unwrap();
-                                    sizes_guard[file_idx] = 0;
-                                }
-                                drop(sizes_guard);
-                                if !is_sparse {
-                                    dest.write_at(path, start, &data).unwrap();
-                                }
-                                p.inc(size);
-                            });
+                            let path = &filenames[file_idx];
+                            // Allocate file if it is not yet allocated
+                            let mut sizes_guard = sizes.lock().unwrap();
+                            let filesize = sizes_guard[file_idx];
+                            if filesize > 0 {
+                                dest.set_length(path, filesize).unwrap();
+                                sizes_guard[file_idx] = 0;
+                            }
+                            drop(sizes_guard);
+                            if !is_sparse {
+                                dest.write_at(path, start, &data).unwrap();
+                            }
+                            p.inc(size);
                         }
                     }
                 });

@@ -130,32 +130,49 @@ impl Extend<IndexPack> for IndexCollector {
         T: IntoIterator<Item = IndexPack>,
     {
         for p in iter {
-            let len = p.blobs.len();
-            let blob_type = p.blob_type();
             let size = p.pack_size();
-
-            let idx = u32::try_from(self.0[blob_type].packs.len())
-                .expect("pack count doesn't fit into u32");
-            self.0[blob_type].packs.push((p.id, size));
-
-            self.0[blob_type].total_size += u64::from(size);
-
-            match &mut self.0[blob_type].entries {
-                EntriesVariants::None => {}
-                EntriesVariants::Ids(idents) => idents.reserve(len),
-                EntriesVariants::FullEntries(entries) => entries.reserve(len),
-            }
-
-            for blob in &p.blobs {
-                let be = SortedEntry {
-                    id: blob.id,
-                    pack_idx: idx,
-                    location: blob.location,
+            let primary = p.blob_type();
+            // Packs written by old restic versions may hold tree and data blobs together ("mixed
+            // packs"). Register such a pack under every blob type it holds, each with its own
+            // blobs, so lookups by (type, id) find every blob. The full pack size counts towards
+            // the type of its first blob, the other types count their blobs' lengths only.
+            for blob_type in [BlobType::Tree, BlobType::Data] {
+                let count = p.blobs.iter().filter(|b| b.tpe == blob_type).count();
+                if blob_type != primary && count == 0 {
+                    continue;
+                }
+                let type_size = if blob_type == primary {
+                    size
+                } else {
+                    p.blobs
+                        .iter()
+                        .filter(|b| b.tpe == blob_type)
+                        .map(|b| b.location.length)
+                        .sum()
                 };
+
+                let idx = u32::try_from(self.0[blob_type].packs.len())
+                    .expect("pack count doesn't fit into u32");
+                self.0[blob_type].packs.push((p.id, type_size));
+                self.0[blob_type].total_size += u64::from(type_size);
+
                 match &mut self.0[blob_type].entries {
                     EntriesVariants::None => {}
-                    EntriesVariants::Ids(idents) => idents.push(blob.id),
-                    EntriesVariants::FullEntries(entries) => entries.push(be),
+                    EntriesVariants::Ids(idents) => idents.reserve(count),
+                    EntriesVariants::FullEntries(entries) => entries.reserve(count),
+                }
+
+                for blob in p.blobs.iter().filter(|b| b.tpe == blob_type) {
+                    let be = SortedEntry {
+                        id: blob.id,
+                        pack_idx: idx,
+                        location: blob.location,
+                    };
+                    match &mut self.0[blob_type].entries {
+                        EntriesVariants::None => {}
+                        EntriesVariants::Ids(idents) => idents.push(blob.id),
+                        EntriesVariants::FullEntries(entries) => entries.push(be),
+                    }
                 }
             }
         }
@@ -439,6 +456,48 @@ mod tests {
         );
         assert!(!index.has(BlobType::Tree, &id));
         assert!(index.get_id(BlobType::Tree, &id).is_none());
+        Ok(())
+    }
+
+    // Old restic versions wrote tree and data blobs into one pack (restic's
+    // cmd/restic/testdata/repo-mixed.tar.gz holds such packs).
+    const MIXED_INDEX: &str = r#"
+{"packs":[{"id":"d9de8b055292fe3e5c3d0c91acafb0e6884d157e2bf5c1411b45e13877931cb7",
+           "blobs":[{"id":"f2ca1bb6c7e907d06dafe4687e579fce76b37e4e93b7605022da52e6ccc26fd2",
+                     "type":"data","offset":0,"length":37},
+                    {"id":"55e5b06b77310a0c462b9464813c158c1b720f2468acde5b86cc1e4f631f378f",
+                     "type":"tree","offset":37,"length":400},
+                    {"id":"620b2cef43d4c7aab3d7c911a3c0e872d2e0e70f170201002b8af8fb98c59da5",
+                     "type":"data","offset":437,"length":100}
+                   ]}]}"#;
+
+    #[test]
+    fn mixed_pack_blobs_are_found_under_their_own_type() -> RusticResult<()> {
+        let index: IndexFile = serde_json::from_str(MIXED_INDEX).unwrap();
+        let mut collector = IndexCollector::new(IndexType::Full);
+        collector.extend(index.packs);
+        let index = collector.into_index();
+        let pack: PackId =
+            "d9de8b055292fe3e5c3d0c91acafb0e6884d157e2bf5c1411b45e13877931cb7".parse()?;
+
+        let tree = "55e5b06b77310a0c462b9464813c158c1b720f2468acde5b86cc1e4f631f378f".parse()?;
+        assert_eq!(
+            index.get_id(BlobType::Tree, &tree).map(|e| e.pack),
+            Some(pack)
+        );
+        assert!(index.get_id(BlobType::Data, &tree).is_none());
+
+        for data in [
+            "f2ca1bb6c7e907d06dafe4687e579fce76b37e4e93b7605022da52e6ccc26fd2",
+            "620b2cef43d4c7aab3d7c911a3c0e872d2e0e70f170201002b8af8fb98c59da5",
+        ] {
+            let data = data.parse()?;
+            assert_eq!(
+                index.get_id(BlobType::Data, &data).map(|e| e.pack),
+                Some(pack)
+            );
+            assert!(index.get_id(BlobType::Tree, &data).is_none());
+        }
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ impl_repoid!(IndexId, FileType::Index);
 ///
 /// They are usually stored in the repository under `/index/<ID>`
 #[skip_serializing_none]
-#[derive(Serialize, Deserialize, Debug, Default)]
+#[derive(Serialize, Debug, Default)]
 pub struct IndexFile {
     /// which other index files are superseded by this (not actively used)
     pub supersedes: Option<Vec<IndexId>>,
@@ -29,6 +29,58 @@ pub struct IndexFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     /// Index information about unused packs which are already marked for deletion
     pub packs_to_delete: Vec<IndexPack>,
+}
+
+/// The current index format: an object with `packs`.
+#[derive(Deserialize)]
+struct CurrentIndexFile {
+    supersedes: Option<Vec<IndexId>>,
+    packs: Vec<IndexPack>,
+    #[serde(default)]
+    packs_to_delete: Vec<IndexPack>,
+}
+
+impl<'de> serde::Deserialize<'de> for IndexFile {
+    /// Reads the current format (an object with `packs`) and the legacy format written by
+    /// restic before 0.2 (a bare array of packs), which restic still reads. A visitor rather
+    /// than `#[serde(untagged)]`, so large index files are not buffered twice.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::Deserialize as _;
+        use serde::de::{
+            MapAccess, SeqAccess, Visitor,
+            value::{MapAccessDeserializer, SeqAccessDeserializer},
+        };
+
+        struct IndexFileVisitor;
+
+        impl<'de> Visitor<'de> for IndexFileVisitor {
+            type Value = IndexFile;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an index object or a legacy array of packs")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IndexFile, A::Error> {
+                let index = CurrentIndexFile::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(IndexFile {
+                    supersedes: index.supersedes,
+                    packs: index.packs,
+                    packs_to_delete: index.packs_to_delete,
+                })
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<IndexFile, A::Error> {
+                let packs = Vec::<IndexPack>::deserialize(SeqAccessDeserializer::new(seq))?;
+                Ok(IndexFile {
+                    supersedes: None,
+                    packs,
+                    packs_to_delete: Vec::new(),
+                })
+            }
+        }
+
+        deserializer.deserialize_any(IndexFileVisitor)
+    }
 }
 
 impl RepoFile for IndexFile {
@@ -169,5 +221,36 @@ impl Ord for IndexBlob {
     /// The ordering of the two blobs
     fn cmp(&self, other: &Self) -> Ordering {
         self.location.cmp(&other.location)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_index_array_is_read_as_packs() {
+        // restic before 0.2 wrote the index as a bare array of packs.
+        let legacy = r#"[{"id":"d9de8b055292fe3e5c3d0c91acafb0e6884d157e2bf5c1411b45e13877931cb7",
+            "blobs":[{"id":"f2ca1bb6c7e907d06dafe4687e579fce76b37e4e93b7605022da52e6ccc26fd2",
+                      "type":"data","offset":0,"length":37}]}]"#;
+        let index: IndexFile = serde_json::from_str(legacy).unwrap();
+        assert!(index.supersedes.is_none());
+        assert!(index.packs_to_delete.is_empty());
+        assert_eq!(index.packs.len(), 1);
+        assert_eq!(index.packs[0].blobs[0].tpe, BlobType::Data);
+        assert_eq!(index.packs[0].blobs[0].location.length, 37);
+    }
+
+    #[test]
+    fn current_index_object_still_reads_every_field() {
+        let current = r#"{"supersedes":["9c76100d9373710373d038256df70fc0cfe2e18a9acc1ab5621b1dd10db374d2"],
+            "packs":[],"packs_to_delete":[{"id":"d9de8b055292fe3e5c3d0c91acafb0e6884d157e2bf5c1411b45e13877931cb7",
+            "blobs":[],"time":"2024-01-01T00:00:00Z","size":12}]}"#;
+        let index: IndexFile = serde_json::from_str(current).unwrap();
+        assert_eq!(index.supersedes.map(|s| s.len()), Some(1));
+        assert!(index.packs.is_empty());
+        assert_eq!(index.packs_to_delete[0].size, Some(12));
+        assert!(serde_json::from_str::<IndexFile>("\"neither\"").is_err());
     }
 }
