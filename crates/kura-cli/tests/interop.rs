@@ -149,3 +149,104 @@ fn kura_reads_and_restores_a_restic_repository() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// Unpack one of restic's own test repositories (see tests/fixtures/restic/README.md) as the
+/// Env's repository.
+fn restic_fixture(env: &Env, name: &str) {
+    let archive =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/restic/{name}.tar.gz"));
+    let out = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(env.dir.path())
+        .output()
+        .expect("run tar");
+    assert!(
+        out.status.success(),
+        "unpacking {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `kura check --read-data` passes and every snapshot restores byte-identical (contents and
+/// metadata) to what `restic restore` writes.
+fn checks_and_restores_like_restic(name: &str) {
+    if !require_tool("restic") {
+        return;
+    }
+    const FIXTURE_PASSWORD: &str = "geheim";
+    let env = Env::new();
+    restic_fixture(&env, name);
+    let kura = |args: &[&str]| {
+        assert_cmd::assert::OutputAssertExt::assert(
+            env.kura().env("KURA_PASSWORD", FIXTURE_PASSWORD).args(args),
+        )
+    };
+    let restic = |args: &[&str]| {
+        let out = Command::new("restic")
+            .arg("-r")
+            .arg(env.repo())
+            .arg("--no-cache")
+            .args(args)
+            .env("RESTIC_PASSWORD", FIXTURE_PASSWORD)
+            .output()
+            .expect("run restic");
+        assert!(
+            out.status.success(),
+            "restic {args:?} on {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    restic(&["check", "--read-data"]);
+    kura(&["check", "--read-data"]).success();
+
+    let snapshots: serde_json::Value =
+        serde_json::from_slice(&restic(&["snapshots", "--json"])).unwrap();
+    let ids: Vec<&str> = snapshots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty(), "{name} has no snapshots");
+    for id in ids {
+        let by_restic = env.path(&format!("restic-{id}"));
+        let by_kura = env.path(&format!("kura-{id}"));
+        restic(&["restore", id, "--target", by_restic.to_str().unwrap()]);
+        kura(&["restore", id, "--target", by_kura.to_str().unwrap()]).success();
+        let contents = tree_contents(&by_restic);
+        assert!(contents.len() > 1, "{name} {id}: restic restored nothing");
+        assert_eq!(
+            contents,
+            tree_contents(&by_kura),
+            "{name} {id}: kura restored different bytes"
+        );
+        assert_eq!(
+            metadata(&by_restic),
+            metadata(&by_kura),
+            "{name} {id}: different metadata"
+        );
+    }
+}
+
+#[test]
+fn mixed_pack_repository_of_restic_checks_and_restores_like_restic() {
+    checks_and_restores_like_restic("repo-mixed");
+}
+
+#[test]
+fn restic_0_1_repository_checks_and_restores_like_restic() {
+    checks_and_restores_like_restic("small-repo");
+}
+
+#[test]
+fn restic_0_5_repository_checks_and_restores_like_restic() {
+    checks_and_restores_like_restic("repo-layout-default");
+}
+
+#[test]
+fn legacy_index_format_checks_and_restores_like_restic() {
+    checks_and_restores_like_restic("legacy-index");
+}
