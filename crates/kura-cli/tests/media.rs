@@ -249,3 +249,42 @@ fn restore_onto_a_full_disk_is_a_one_line_error_and_the_repository_stays_intact(
     );
     env.run(&["check", "--read-data"]).success();
 }
+
+#[test]
+fn issue_17_export_honours_bandwidth_limits_and_still_verifies() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 53, 12);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let disk = env.path("nas-rotation");
+    std::fs::create_dir_all(&disk).unwrap();
+    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "nas"])
+        .success();
+    let (out, code) = env.json(&[
+        "--limit-upload",
+        "500000",
+        "--limit-download",
+        "500000",
+        "media",
+        "export",
+        "nas",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["copied"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["verified"], true);
+    // The paced disk is the same repository: it restores with no limit at all.
+    let target = env.path("from-nas");
+    env.kura()
+        .env("KURA_REPOSITORY", disk.join("kura-repository"))
+        .args(["restore", "latest", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        testenv::tree_contents(&src),
+        testenv::tree_contents(&target.join(src.strip_prefix("/").unwrap()))
+    );
+    let (log, _) = env.json(&["audit", "log", "--action", "media"]);
+    let text = log.to_string();
+    assert!(text.contains("\"limit_upload_kib\":500000"), "{text}");
+    assert!(text.contains("\"limit_download_kib\":500000"), "{text}");
+}

@@ -21,6 +21,16 @@ pub enum Location {
     Local(PathBuf),
     /// Any kura object store (S3 Object Lock, memory in tests).
     Store(Arc<dyn ObjectStore>),
+    /// Another location with its transfers paced to average limits in KiB/s (`--limit-upload`,
+    /// `--limit-download`), e.g. an offline disk behind a slow or shared link.
+    Paced {
+        /// The location itself (its lock and description are used as they are).
+        inner: Box<Location>,
+        /// Write limit, KiB/s.
+        upload_kib: Option<u64>,
+        /// Read limit, KiB/s.
+        download_kib: Option<u64>,
+    },
 }
 
 impl std::fmt::Debug for Location {
@@ -54,6 +64,23 @@ impl Location {
         match self {
             Location::Local(p) => p.display().to_string(),
             Location::Store(s) => s.location(),
+            Location::Paced { inner, .. } => inner.describe(),
+        }
+    }
+
+    /// This location with transfers paced to the given limits (KiB/s; `None` or 0 = none).
+    pub fn paced(self, upload_kib: Option<u64>, download_kib: Option<u64>) -> Location {
+        let (upload_kib, download_kib) = (
+            upload_kib.filter(|&k| k > 0),
+            download_kib.filter(|&k| k > 0),
+        );
+        if upload_kib.is_none() && download_kib.is_none() {
+            return self;
+        }
+        Location::Paced {
+            inner: Box::new(self),
+            upload_kib,
+            download_kib,
         }
     }
 
@@ -72,6 +99,15 @@ impl Location {
                 )
             }
             Location::Store(store) => Arc::new(StoreBackend::new(Arc::clone(store))),
+            Location::Paced {
+                inner,
+                upload_kib,
+                download_kib,
+            } => Arc::new(crate::throttle::PacedBackend::new(
+                inner.backends()?.repository(),
+                *upload_kib,
+                *download_kib,
+            )),
         };
         Ok(RepositoryBackends::new(be, None))
     }
@@ -81,6 +117,7 @@ impl Location {
             // Outside restic's folders: restic ignores unknown files at the repository root.
             Location::Local(p) => Some(p.join("kura.lock")),
             Location::Store(_) => None,
+            Location::Paced { inner, .. } => inner.lock_path(),
         }
     }
 }
@@ -279,9 +316,13 @@ impl Repo {
 
     /// The local directory of a local repository.
     pub fn local_path(&self) -> Option<&Path> {
-        match &self.location {
+        let mut location = &self.location;
+        while let Location::Paced { inner, .. } = location {
+            location = inner;
+        }
+        match location {
             Location::Local(p) => Some(p),
-            Location::Store(_) => None,
+            _ => None,
         }
     }
 

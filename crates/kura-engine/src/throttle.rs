@@ -8,6 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
+
 use crate::store::{ObjectKind, ObjectStore, StoreResult};
 
 /// Paces transfers in one direction to `bytes_per_sec` on average.
@@ -39,7 +42,7 @@ impl Pacer {
         start - now
     }
 
-    fn wait_for(&self, n: u64) {
+    pub(crate) fn wait_for(&self, n: u64) {
         let wait = self.book(Instant::now(), n);
         if !wait.is_zero() {
             std::thread::sleep(wait);
@@ -115,6 +118,100 @@ impl ObjectStore for Throttled {
     }
 }
 
+/// The same pacing for any rustic backend (a local directory, e.g. an offline disk reached over
+/// a shared link), so every location kind can honour `--limit-upload` / `--limit-download`.
+#[derive(Debug)]
+pub(crate) struct PacedBackend {
+    inner: Arc<dyn WriteBackend>,
+    upload: Option<Pacer>,
+    download: Option<Pacer>,
+}
+
+impl PacedBackend {
+    pub(crate) fn new(
+        inner: Arc<dyn WriteBackend>,
+        upload_kib: Option<u64>,
+        download_kib: Option<u64>,
+    ) -> Self {
+        PacedBackend {
+            inner,
+            upload: upload_kib.filter(|&k| k > 0).map(Pacer::new),
+            download: download_kib.filter(|&k| k > 0).map(Pacer::new),
+        }
+    }
+}
+
+impl ReadBackend for PacedBackend {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
+        self.inner.list_with_size(tpe)
+    }
+
+    fn list(&self, tpe: FileType) -> RusticResult<Vec<Id>> {
+        self.inner.list(tpe)
+    }
+
+    fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
+        let data = self.inner.read_full(tpe, id)?;
+        if let Some(p) = &self.download {
+            p.wait_for(data.len() as u64);
+        }
+        Ok(data)
+    }
+
+    fn read_partial(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        cacheable: bool,
+        offset: u32,
+        length: u32,
+    ) -> RusticResult<Bytes> {
+        if let Some(p) = &self.download {
+            p.wait_for(u64::from(length));
+        }
+        self.inner.read_partial(tpe, id, cacheable, offset, length)
+    }
+
+    fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
+        self.inner.warmup_path(tpe, id)
+    }
+
+    fn needs_warm_up(&self) -> bool {
+        self.inner.needs_warm_up()
+    }
+
+    fn warm_up(&self, tpe: FileType, id: &Id) -> RusticResult<()> {
+        self.inner.warm_up(tpe, id)
+    }
+}
+
+impl WriteBackend for PacedBackend {
+    fn create(&self) -> RusticResult<()> {
+        self.inner.create()
+    }
+
+    fn write_bytes(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        cacheable: bool,
+        buf: BytesList,
+    ) -> RusticResult<()> {
+        if let Some(p) = &self.upload {
+            p.wait_for(buf.size() as u64);
+        }
+        self.inner.write_bytes(tpe, id, cacheable, buf)
+    }
+
+    fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
+        self.inner.remove(tpe, id, cacheable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +259,31 @@ mod tests {
         let t = Throttled::new(Arc::new(Nothing), Some(0), None);
         assert!(t.upload.is_none() && t.download.is_none());
         assert_eq!(t.location(), "nothing");
+    }
+
+    #[test]
+    fn paced_local_backend_books_what_it_writes_and_reads() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().to_str().ok_or("temp path")?;
+        let local = rustic_backend::local::LocalBackend::new(path, Vec::<(String, String)>::new())?;
+        let paced = PacedBackend::new(Arc::new(local), Some(1), Some(1)); // 1 KiB/s each way
+        paced.create()?;
+        let id = Id::random();
+        let data = vec![7u8; 10 * 1024];
+        paced.write_bytes(
+            FileType::Pack,
+            &id,
+            false,
+            BytesList::from(Bytes::from(data.clone())),
+        )?;
+        // The first transfer goes at once, and books ten seconds of the pipe for what follows.
+        let now = Instant::now();
+        let up = paced.upload.as_ref().ok_or("upload pacer")?;
+        assert!(up.book(now, 0) >= Duration::from_secs(9));
+        assert_eq!(paced.read_full(FileType::Pack, &id)?.as_ref(), &data[..]);
+        let down = paced.download.as_ref().ok_or("download pacer")?;
+        assert!(down.book(now, 0) >= Duration::from_secs(9));
+        Ok(())
     }
 }

@@ -88,8 +88,18 @@ fn export(
     let mut main = ctx.open(LockMode::Shared)?;
     let ids = ctx.copy_selection(&mut main, specs, force)?;
     let password = ctx.password()?;
+    // A disk on a shared or remote link (a NAS share used as rotation media) can be paced like
+    // a remote: --limit-upload for the copy, --limit-download for the read-back verification.
+    let (up, down) = (
+        ctx.global.limit_upload.or(ctx.config.limit_upload),
+        ctx.global.limit_download.or(ctx.config.limit_download),
+    );
+    if up.is_some() || down.is_some() {
+        ctx.note("limit_upload_kib", up);
+        ctx.note("limit_download_kib", down);
+    }
     let mut disk = Repo::open(
-        Location::Local(disk_repo(&mount)),
+        Location::Local(disk_repo(&mount)).paced(up, down),
         &password,
         LockMode::Shared,
         ctx.progress(),
