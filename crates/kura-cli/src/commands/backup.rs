@@ -82,25 +82,22 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         .map(|j| j.findings.clone())
         .unwrap_or_default();
     if ctx.global.json {
-        crate::output::json(&json!({
-            "snapshot_id": snap.id,
-            "short_id": snap.short_id,
-            "parent": snap.parent,
-            "baseline": baseline,
-            "time": snap.time,
-            "verdict": snap.verdict,
-            "reasons": judgement.as_ref().map(|j| j.reasons.clone()).unwrap_or_default(),
-            "remaining": remaining,
-            "findings": findings,
-            "unreadable": report.unreadable,
-            "files_new": counts.files_new,
-            "files_changed": counts.files_changed,
-            "files_unmodified": counts.files_unmodified,
-            "bytes_processed": counts.bytes_processed,
-            "data_added": counts.data_added,
-            "data_added_packed": counts.data_added_packed,
-            "duration_secs": report.duration_secs,
-        }))?;
+        crate::output::json(&with_counts(
+            json!({
+                "snapshot_id": snap.id,
+                "short_id": snap.short_id,
+                "parent": snap.parent,
+                "baseline": baseline,
+                "time": snap.time,
+                "verdict": snap.verdict,
+                "reasons": judgement.as_ref().map(|j| j.reasons.clone()).unwrap_or_default(),
+                "remaining": remaining,
+                "findings": findings,
+                "unreadable": report.unreadable,
+                "duration_secs": report.duration_secs,
+            }),
+            &counts,
+        ))?;
     } else {
         for u in &report.unreadable {
             eprintln!(
@@ -208,22 +205,33 @@ fn warn_if_disk_nearly_full(ctx: &Ctx, repo: &kura_engine::Repo) {
     }
 }
 
+/// `doc` with the snapshot's counts (files new/changed/unmodified, bytes processed and added) as
+/// top-level fields, as `backup --json` has always shown them.
+fn with_counts(
+    mut doc: serde_json::Value,
+    counts: &kura_engine::SnapshotCounts,
+) -> serde_json::Value {
+    if let (Some(obj), Ok(serde_json::Value::Object(c))) =
+        (doc.as_object_mut(), serde_json::to_value(counts))
+    {
+        obj.extend(c);
+    }
+    doc
+}
+
 /// `backup --dry-run`: what a backup would read and add; no snapshot, no verdict.
 fn dry_run_summary(ctx: &Ctx, report: &kura_engine::BackupReport) -> Result<Outcome> {
     let counts = report.snapshot.counts.clone().unwrap_or_default();
     ctx.note("dry_run", true);
     if ctx.global.json {
-        crate::output::json(&json!({
-            "dry_run": true,
-            "parent": report.snapshot.parent,
-            "unreadable": report.unreadable,
-            "files_new": counts.files_new,
-            "files_changed": counts.files_changed,
-            "files_unmodified": counts.files_unmodified,
-            "bytes_processed": counts.bytes_processed,
-            "data_added": counts.data_added,
-            "data_added_packed": counts.data_added_packed,
-        }))?;
+        crate::output::json(&with_counts(
+            json!({
+                "dry_run": true,
+                "parent": report.snapshot.parent,
+                "unreadable": report.unreadable,
+            }),
+            &counts,
+        ))?;
     } else {
         for u in &report.unreadable {
             eprintln!("kura: could not read {}: {}", u.path.display(), u.error);
