@@ -34,6 +34,59 @@ pub struct StoragePath {
     pub flag: Flag,
 }
 
+/// The six trailing components of a storage path and the seven parts of its file name, before
+/// any check that they agree (shared by the strict and the lenient reader).
+struct Parts<'a> {
+    top: &'a str,
+    mid: &'a str,
+    id_dir: &'a str,
+    date_dir: &'a str,
+    type_dir: &'a str,
+    id: &'a str,
+    date: &'a str,
+    data_type: &'a str,
+    order_no: &'a str,
+    timestamp: &'a str,
+    department: &'a str,
+    flag: Flag,
+}
+
+impl<'a> Parts<'a> {
+    fn of(path: &'a str) -> Option<Parts<'a>> {
+        let mut parts = path.rsplit(['/', '\\']);
+        let file = parts.next()?;
+        let type_dir = parts.next()?;
+        let date_dir = parts.next()?;
+        let id_dir = parts.next()?;
+        let mid = parts.next()?;
+        let top = parts.next()?;
+        let f: Vec<&str> = file.split('_').collect();
+        let [id, date, data_type, order_no, timestamp, department, flag] = f.as_slice() else {
+            return None;
+        };
+        let flag = match *flag {
+            "1" => Flag::Current,
+            "2" => Flag::Superseded,
+            "0" => Flag::Deleted,
+            _ => return None,
+        };
+        Some(Parts {
+            top,
+            mid,
+            id_dir,
+            date_dir,
+            type_dir,
+            id,
+            date,
+            data_type,
+            order_no,
+            timestamp,
+            department,
+            flag,
+        })
+    }
+}
+
 /// Recognises an SS-MIX2 standard storage file by the trailing six components of `path`
 /// (any prefix is allowed, so paths inside a snapshot work), checking that the directories agree
 /// with the file name. Both `/` and `\` separate components.
@@ -48,34 +101,30 @@ pub struct StoragePath {
 /// assert!(parse_storage_path("etc/passwd").is_none());
 /// ```
 pub fn parse_storage_path(path: &str) -> Option<StoragePath> {
-    let mut parts = path.rsplit(['/', '\\']);
-    let file = parts.next()?;
-    let type_dir = parts.next()?;
-    let date_dir = parts.next()?;
-    let id_dir = parts.next()?;
-    let mid = parts.next()?;
-    let top = parts.next()?;
-
-    let f: Vec<&str> = file.split('_').collect();
-    let [id, date, data_type, order_no, timestamp, department, flag] = f.as_slice() else {
-        return None;
-    };
-    let flag = match *flag {
-        "1" => Flag::Current,
-        "2" => Flag::Superseded,
-        "0" => Flag::Deleted,
-        _ => return None,
-    };
+    let Parts {
+        top,
+        mid,
+        id_dir,
+        date_dir,
+        type_dir,
+        id,
+        date,
+        data_type,
+        order_no,
+        timestamp,
+        department,
+        flag,
+    } = Parts::of(path)?;
     // SS-MIX2 patient IDs are digits, zero-padded to at least 6 so the two hash directories exist;
     // some sites use letters too, so accept ASCII alphanumerics.
     let id_ok = id.len() >= 6 && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !id_ok || *id != id_dir || top != &id[0..3] || mid != &id[3..6] {
+    if !id_ok || id != id_dir || top != &id[0..3] || mid != &id[3..6] {
         return None;
     }
-    if *date != date_dir || *data_type != type_dir || data_type.is_empty() {
+    if date != date_dir || data_type != type_dir || data_type.is_empty() {
         return None;
     }
-    let date = match *date {
+    let date = match date {
         "-" => None,
         d if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => Some(d.to_string()),
         _ => return None,
@@ -128,31 +177,28 @@ pub fn locate_storage_file(path: &str) -> Option<LocatedFile> {
             problems: Vec::new(),
         });
     }
-    let mut parts = path.rsplit(['/', '\\']);
-    let file = parts.next()?;
-    let type_dir = parts.next()?;
-    let date_dir = parts.next()?;
-    let id_dir = parts.next()?;
-    let mid = parts.next()?;
-    let top = parts.next()?;
-    let f: Vec<&str> = file.split('_').collect();
-    let [id, date, data_type, order_no, timestamp, department, flag] = f.as_slice() else {
-        return None;
-    };
-    let flag = match *flag {
-        "1" => Flag::Current,
-        "2" => Flag::Superseded,
-        "0" => Flag::Deleted,
-        _ => return None,
-    };
+    let Parts {
+        top,
+        mid,
+        id_dir,
+        date_dir,
+        type_dir,
+        id,
+        date,
+        data_type,
+        order_no,
+        timestamp,
+        department,
+        flag,
+    } = Parts::of(path)?;
     let alnum =
         |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric());
     if !alnum(id_dir) || !alnum(id) || data_type.is_empty() {
         return None;
     }
     let mut problems = Vec::new();
-    let name_patient_id = (*id != id_dir).then(|| id.to_string());
-    if *id != id_dir {
+    let name_patient_id = (id != id_dir).then(|| id.to_string());
+    if id != id_dir {
         problems.push(format!(
             "file name says patient {id}, directory says {id_dir}"
         ));
@@ -166,15 +212,15 @@ pub fn locate_storage_file(path: &str) -> Option<LocatedFile> {
             "patient directory is under {top}/{mid}, expected {want_top}/{want_mid}"
         ));
     }
-    if *date != date_dir {
+    if date != date_dir {
         problems.push(format!("file name date {date} is in directory {date_dir}"));
     }
-    if *data_type != type_dir {
+    if data_type != type_dir {
         problems.push(format!(
             "file name type {data_type} is in directory {type_dir}"
         ));
     }
-    let date = match *date {
+    let date = match date {
         d if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => Some(d.to_string()),
         _ => None,
     };
