@@ -20,6 +20,7 @@
 //! assert_eq!(j.verdict.to_string(), "clean");
 //! ```
 
+mod assess;
 pub mod canary;
 mod file;
 mod format;
@@ -29,6 +30,10 @@ mod rate;
 mod sketch;
 mod verdict;
 
+pub use assess::{
+    Assessed, Evidence, JudgedAlone, Profiled, Profiles, STORED_FINDINGS, VerdictDocument,
+    VersionSource,
+};
 pub use file::judge_file;
 pub use format::Format;
 pub use names::{is_known_ext, is_ransom_note_name, judge_names};
