@@ -3,6 +3,7 @@
 //! generation a backup is judged against, and the verdict recorded on the snapshot. The judging
 //! itself is kura-detect's ([`Evidence`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use kura_detect::{
     VerdictDocument, VersionSource,
 };
 use kura_engine::{
-    ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, Verdict,
+    ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, TreeEntry, Verdict,
 };
 
 /// How much of a stored version is read to profile it (the sketch looks at the first MiB;
@@ -34,6 +35,39 @@ impl VersionSource for Stored<'_, '_> {
             .read(path, STORED_READ_LIMIT)
             .map(|bytes| FileProfile::of(&bytes))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Files of a snapshot diff, read by their entries (blob ids): no path lookup from the root, and
+/// any snapshot of the repository through one reader.
+pub struct Entries<'s, 'r> {
+    reader: &'s SnapshotReader<'r>,
+    entries: HashMap<String, TreeEntry>,
+}
+
+impl<'s, 'r> Entries<'s, 'r> {
+    pub fn new(reader: &'s SnapshotReader<'r>) -> Self {
+        Entries {
+            reader,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The profile of the file `entry` describes.
+    pub fn one(&self, entry: &TreeEntry) -> Result<FileProfile, String> {
+        self.reader
+            .read_entry(entry, STORED_READ_LIMIT)
+            .map(|bytes| FileProfile::of(&bytes))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl VersionSource for Entries<'_, '_> {
+    fn profile(&mut self, path: &str) -> Result<FileProfile, String> {
+        match self.entries.get(path) {
+            Some(e) => self.one(e),
+            None => Err("not among the changed files".into()),
+        }
     }
 }
 
@@ -179,9 +213,13 @@ pub fn judge_backup(
     let is_file = |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == "file");
     match &against.clean {
         Some(clean) => {
-            // One index load for the diff and for reading both versions.
-            let mut reader = repo.reader(&clean.id)?;
-            for c in reader.diff_with(&snap.id)? {
+            // One index load for the diff and for reading both versions; only folders whose
+            // tree changed are opened, and files are read by their blob ids.
+            let reader = &mut repo.reader(&clean.id)?;
+            let set = reader.changes_to(&snap.id)?;
+            ev.unchanged(set.unchanged_files);
+            let mut now = Entries::new(reader);
+            for c in set.changes {
                 let (before, after) = (c.before.as_ref(), c.after.as_ref());
                 match c.change {
                     ChangeKind::Added if is_file(after) => {
@@ -191,18 +229,18 @@ pub fn judge_backup(
                         ev.deleted(c.path, before.map_or(0, |e| e.size));
                     }
                     ChangeKind::Modified if is_file(after) => {
-                        if is_file(before) {
-                            ev.modified_from(c.path, &mut Stored(&reader));
-                        } else {
-                            ev.modified(c.path, None);
-                        }
+                        let earlier = before
+                            .filter(|e| is_file(Some(e)))
+                            .and_then(|e| now.one(e).ok());
+                        ev.modified(c.path, earlier);
                     }
-                    ChangeKind::Unchanged if is_file(after) => ev.unchanged(1),
                     _ => {}
                 }
+                if let Some(e) = c.after.filter(|e| e.kind == "file") {
+                    now.entries.insert(e.path.clone(), e);
+                }
             }
-            reader.switch(&snap.id)?;
-            ev.judge_pending(&kept, &mut Stored(&reader));
+            ev.judge_pending(&kept, &mut now);
         }
         None if kept.is_empty() && snap.parent.is_none() => {
             // First backup of this source, judged as it was read: nothing to list or read back.

@@ -294,3 +294,87 @@ fn first_backup_of_an_already_encrypted_source_is_suspicious() {
     let latest_clean = env.json(&["ls", "latest-clean"]).0["snapshot"]["id"].clone();
     assert_eq!(latest_clean.as_str().unwrap(), clean_id);
 }
+
+/// The diff behind every verdict opens only folders whose tree changed (restic trees are
+/// content-addressed) and reads files by their blob ids: it must still list exactly the changes
+/// the file system shows, and count every unchanged file, at any depth.
+#[test]
+fn diff_of_changed_folders_only_matches_the_file_system() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let (env, src, a_id) = clean_start(41);
+    let files = |root: &Path| -> BTreeMap<String, Vec<u8>> {
+        tree_contents(root)
+            .into_iter()
+            .filter(|(_, b)| !b.starts_with(b"symlink:"))
+            .map(|(p, b)| (p.to_string_lossy().into_owned(), b))
+            .filter(|(p, _)| src.join(p).is_file())
+            .collect()
+    };
+    let before = files(&src);
+    let paths: Vec<&String> = before.keys().collect();
+    // Deep edits in one folder, a folder removed, a folder added, a file turned into a folder.
+    let deep = paths.iter().max_by_key(|p| p.matches('/').count()).unwrap();
+    let deep_dir = Path::new(deep.as_str()).parent().unwrap().to_path_buf();
+    std::fs::write(src.join(deep.as_str()), b"edited record\n").unwrap();
+    let gone_dir = Path::new(paths[0].as_str()).parent().unwrap().to_path_buf();
+    assert_ne!(gone_dir, deep_dir);
+    std::fs::remove_dir_all(src.join(&gone_dir)).unwrap();
+    std::fs::create_dir_all(src.join("new_ward/notes")).unwrap();
+    for i in 0..3 {
+        std::fs::write(src.join(format!("new_ward/notes/n{i}.txt")), b"new notes\n").unwrap();
+    }
+    let victim = paths
+        .iter()
+        .rev()
+        .find(|p| !Path::new(p.as_str()).starts_with(&gone_dir) && **p != *deep)
+        .unwrap();
+    std::fs::remove_file(src.join(victim.as_str())).unwrap();
+    std::fs::create_dir(src.join(victim.as_str())).unwrap();
+    std::fs::write(src.join(victim.as_str()).join("inside.txt"), b"x\n").unwrap();
+    let after = files(&src);
+
+    let (b, code) = backup(&env, &src);
+    assert_eq!(code, 0, "{b}");
+    let b_id = b["snapshot_id"].as_str().unwrap();
+    let (diff, code) = env.json(&["diff", &a_id, b_id, "--no-findings"]);
+    assert_eq!(code, 0, "{diff}");
+    // Snapshot paths are absolute source paths without the leading '/'.
+    let prefix = format!("{}/", src.to_string_lossy().trim_start_matches('/'));
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for c in diff["changes"].as_array().unwrap() {
+        let is_file = |side: &str| c[side]["kind"] == "file";
+        let path = c["path"].as_str().unwrap().strip_prefix(&prefix).unwrap();
+        match c["change"].as_str().unwrap() {
+            "added" if is_file("after") => seen.entry("added").or_default(),
+            "removed" if is_file("before") => seen.entry("removed").or_default(),
+            "modified" if is_file("after") => seen.entry("modified").or_default(),
+            _ => continue,
+        }
+        .insert(path.to_string());
+    }
+    let mut truth: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (p, bytes) in &after {
+        match before.get(p) {
+            None => truth.entry("added").or_default().insert(p.clone()),
+            Some(old) if old != bytes => truth.entry("modified").or_default().insert(p.clone()),
+            _ => false,
+        };
+    }
+    for p in before.keys().filter(|p| !after.contains_key(*p)) {
+        truth.entry("removed").or_default().insert(p.clone());
+    }
+    assert_eq!(seen, truth);
+    // The verdict's counts: every file of the new snapshot, the unchanged ones included.
+    let (snaps, _) = env.json(&["snapshots"]);
+    let counts = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == b["snapshot_id"])
+        .map(|s| s["document"]["counts"].clone())
+        .unwrap();
+    assert_eq!(counts["files"], after.len(), "{counts}");
+    assert_eq!(counts["added"], truth["added"].len(), "{counts}");
+    assert_eq!(counts["modified"], truth["modified"].len(), "{counts}");
+    assert_eq!(counts["deleted"], truth["removed"].len(), "{counts}");
+}

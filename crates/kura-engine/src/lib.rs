@@ -20,6 +20,7 @@
 
 mod backend;
 mod backup;
+mod changes;
 mod drill;
 mod error;
 mod ops;
@@ -30,6 +31,7 @@ pub mod store;
 mod throttle;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
+pub use changes::ChangeSet;
 pub use drill::{DamagedFile, DrillRestoreReport, PackReadReport};
 pub use error::{Error, Result};
 pub use ops::{

@@ -33,7 +33,7 @@ pub struct TreeEntry {
     pub content_key: String,
 }
 
-fn entry_of(path: &Path, node: &Node) -> TreeEntry {
+pub(crate) fn entry_of(path: &Path, node: &Node) -> TreeEntry {
     let (kind, link_target) = match &node.node_type {
         NodeType::File => ("file", None),
         NodeType::Dir => ("dir", None),
@@ -397,7 +397,7 @@ fn protection(snap: &SnapshotFile, newest_clean: &[Option<&SnapshotFile>]) -> Op
 pub struct SnapshotReader<'a> {
     owner: &'a mut Repo,
     repo: Option<Repository<IndexedFullStatus>>,
-    snap: SnapshotFile,
+    pub(crate) snap: SnapshotFile,
 }
 
 impl Drop for SnapshotReader<'_> {
@@ -409,7 +409,7 @@ impl Drop for SnapshotReader<'_> {
 }
 
 impl SnapshotReader<'_> {
-    fn repo(&self) -> Result<&Repository<IndexedFullStatus>> {
+    pub(crate) fn repo(&self) -> Result<&Repository<IndexedFullStatus>> {
         self.repo
             .as_ref()
             .ok_or_else(|| Error::Invalid("snapshot reader is closed".into()))

@@ -7,9 +7,8 @@ use kura_engine::{ChangeKind, LockMode, SnapshotReader};
 
 use crate::cli::{DiffCmd, LsCmd};
 use crate::context::Ctx;
-use crate::detection::Stored;
+use crate::detection::Entries;
 use crate::exit::Outcome;
-use kura_detect::VersionSource;
 
 pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
@@ -51,32 +50,30 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Run the per-file engines on every added or modified file (for incident analysis). The
-/// reader starts on the older snapshot and ends on the newer one.
+/// Run the per-file engines on every added or modified file (for incident analysis), reading
+/// both versions by their entries.
 fn findings(
-    reader: &mut SnapshotReader<'_>,
-    newer: &str,
+    reader: &SnapshotReader<'_>,
     changes: &[kura_engine::Change],
 ) -> Result<HashMap<String, Vec<kura_detect::Finding>>> {
-    let mut prev: HashMap<String, kura_detect::FileProfile> = HashMap::new();
-    for c in changes.iter().filter(|c| c.change == ChangeKind::Modified) {
-        if let Ok(p) = Stored(reader).profile(&c.path) {
-            prev.insert(c.path.clone(), p);
-        }
-    }
-    reader.switch(newer)?;
+    let files = Entries::new(reader);
     let mut out = HashMap::new();
     for c in changes
         .iter()
         .filter(|c| matches!(c.change, ChangeKind::Modified | ChangeKind::Added))
     {
-        if c.after.as_ref().is_none_or(|e| e.kind != "file") {
+        let Some(after) = c.after.as_ref().filter(|e| e.kind == "file") else {
             continue;
-        }
-        let cur = Stored(reader)
-            .profile(&c.path)
-            .map_err(|why| anyhow::anyhow!("cannot read {} in {newer}: {why}", c.path))?;
-        let f = kura_detect::judge_file(&c.path, prev.get(&c.path), &cur);
+        };
+        let cur = files
+            .one(after)
+            .map_err(|why| anyhow::anyhow!("cannot read {}: {why}", c.path))?;
+        let prev = c
+            .before
+            .as_ref()
+            .filter(|e| e.kind == "file")
+            .and_then(|e| files.one(e).ok());
+        let f = kura_detect::judge_file(&c.path, prev.as_ref(), &cur);
         if !f.is_empty() {
             out.insert(c.path.clone(), f);
         }
@@ -86,17 +83,13 @@ fn findings(
 
 pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
-    // One index load serves the diff and the findings.
+    // One index load serves the diff and the findings; only changed folders are opened.
     let mut reader = repo.reader(&cmd.older)?;
-    let changes: Vec<_> = reader
-        .diff_with(&cmd.newer)?
-        .into_iter()
-        .filter(|c| c.change != ChangeKind::Unchanged)
-        .collect();
+    let changes = reader.changes_to(&cmd.newer)?.changes;
     let found = if cmd.no_findings {
         HashMap::new()
     } else {
-        findings(&mut reader, &cmd.newer, &changes)?
+        findings(&reader, &changes)?
     };
     if ctx.global.json {
         let changes: Vec<_> = changes
