@@ -334,7 +334,10 @@ fn drill_against_an_immutable_remote_in_seaweedfs() {
     assert_eq!(r["copy"], "remote:offsite");
     assert_eq!(r["files_verified"], files);
     assert!(r["ssmix"]["files"].as_u64().unwrap() > 0, "{r}");
-    assert_eq!(r["pack_read"]["part"], 1, "the remote has its own rolling read");
+    assert_eq!(
+        r["pack_read"]["part"], 1,
+        "the remote has its own rolling read"
+    );
     // The remote's last drill is in the 3-2-1-1-0 status, and the report shows its lock.
     let (s, _) = env.json(&["status"]);
     let remote = s["copies"]
@@ -356,6 +359,9 @@ fn drill_against_an_immutable_remote_in_seaweedfs() {
         .clone();
     assert_eq!(immutable["status"], "yes", "{immutable}");
     let evidence = immutable["evidence"].as_str().unwrap();
-    assert!(evidence.contains("COMPLIANCE") && evidence.contains("30/60 days"), "{evidence}");
+    assert!(
+        evidence.contains("COMPLIANCE") && evidence.contains("30/60 days"),
+        "{evidence}"
+    );
     assert_eq!(immutable["wording"], "unverified");
 }

@@ -33,7 +33,12 @@ fn offline_item_is_no_before_a_disk_export_and_yes_after() {
     assert_eq!(item(&r, "bcp.cyber")["status"], "no");
     assert_eq!(item(&r, "backup.copies")["status"], "no");
     assert_eq!(item(&r, "backup.offline_rotation")["status"], "no");
-    assert!(r["notice"].as_str().unwrap().contains("not a certification"));
+    assert!(
+        r["notice"]
+            .as_str()
+            .unwrap()
+            .contains("not a certification")
+    );
 
     let disk = env.path("usb-monday");
     std::fs::create_dir_all(&disk).unwrap();
@@ -67,7 +72,12 @@ fn offline_item_is_no_before_a_disk_export_and_yes_after() {
     assert_eq!(item(&r, "backup.recovery_confirmed")["status"], "yes");
     let copies = item(&r, "backup.copies");
     assert_eq!(copies["status"], "yes", "{copies}");
-    assert!(copies["evidence"].as_str().unwrap().contains("offline disk 1"));
+    assert!(
+        copies["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("offline disk 1")
+    );
     let rotation = item(&r, "backup.offline_rotation");
     assert_eq!(rotation["status"], "yes", "{rotation}");
     assert!(rotation["evidence"].as_str().unwrap().contains("monday"));
@@ -165,18 +175,31 @@ fn rpo_generations_encryption_and_audit_items_follow_kuras_records() {
     let src = env.sample_tree("src", 82, 6);
     let day_and_a_half_ago =
         (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(36)).to_string();
-    env.run(&["backup", "--time", &day_and_a_half_ago, src.to_str().unwrap()])
-        .success();
+    env.run(&[
+        "backup",
+        "--time",
+        &day_and_a_half_ago,
+        src.to_str().unwrap(),
+    ])
+    .success();
     let (r, code) = env.json(&["report"]);
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["policy"]["rpo_hours"], 24);
     let rpo = item(&r, "backup.rpo");
     assert_eq!(rpo["status"], "no", "{rpo}");
-    assert!(rpo["evidence"].as_str().unwrap().contains("36 h old"), "{rpo}");
+    assert!(
+        rpo["evidence"].as_str().unwrap().contains("36 h old"),
+        "{rpo}"
+    );
     assert_eq!(item(&r, "backup.generations")["status"], "no");
     let enc = item(&r, "backup.encrypted");
     assert_eq!(enc["status"], "yes", "{enc}");
-    assert!(enc["evidence"].as_str().unwrap().contains("1 password-protected key file"));
+    assert!(
+        enc["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("1 password-protected key file")
+    );
     let audit = item(&r, "audit.log_protected");
     assert_eq!(audit["status"], "yes", "{audit}");
     assert_eq!(audit["wording"], "quoted");
@@ -202,7 +225,10 @@ fn rpo_generations_encryption_and_audit_items_follow_kuras_records() {
     assert_eq!(code, 0, "{r}");
     let audit = item(&r, "audit.log_protected");
     assert_eq!(audit["status"], "no", "{audit}");
-    assert!(audit["evidence"].as_str().unwrap().contains("record 1"), "{audit}");
+    assert!(
+        audit["evidence"].as_str().unwrap().contains("record 1"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -229,7 +255,12 @@ fn training_item_is_yes_once_a_recovery_exercise_passed() {
     let (r, _) = env.json(&["report"]);
     let training = item(&r, "training.exercise");
     assert_eq!(training["status"], "no", "started, not passed: {training}");
-    assert!(training["evidence"].as_str().unwrap().contains("1 started, 0 passed"));
+    assert!(
+        training["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("1 started, 0 passed")
+    );
 
     // The trainee restores the right generation inside the sandbox and asks for the grade.
     let trainee = |args: &[&str]| {

@@ -144,7 +144,10 @@ fn rpo(f: &Facts, p: &Policy, now: Timestamp) -> Option<Found> {
     if within {
         yes(text, Some(newest))
     } else {
-        no(format!("{text}: RPO 超過 / older than the RPO"), Some(newest))
+        no(
+            format!("{text}: RPO 超過 / older than the RPO"),
+            Some(newest),
+        )
     }
 }
 
@@ -246,10 +249,7 @@ fn rotation(f: &Facts, p: &Policy, now: Timestamp) -> Option<Found> {
             }
             None => {
                 overdue += 1;
-                lines.push(format!(
-                    "{}: 書き出しなし / never exported",
-                    d.label
-                ));
+                lines.push(format!("{}: 書き出しなし / never exported", d.label));
             }
         }
     }
@@ -426,8 +426,12 @@ mod tests {
         f.copies.push(copy("local", CopyKind::Local, Some(t(0))));
         f.copies.push(copy("disk:a", CopyKind::Disk, None));
         let r = found(EvidenceKind::Copies, &f, t(0));
-        assert!(!r.yes && r.evidence.contains("オフラインディスク 0"), "{r:?}");
-        f.copies.push(copy("remote:s3", CopyKind::Remote, Some(t(1))));
+        assert!(
+            !r.yes && r.evidence.contains("オフラインディスク 0"),
+            "{r:?}"
+        );
+        f.copies
+            .push(copy("remote:s3", CopyKind::Remote, Some(t(1))));
         let r = found(EvidenceKind::Copies, &f, t(1));
         assert!(r.yes && r.evidence.contains("immutable remote 1"), "{r:?}");
     }
@@ -524,7 +528,10 @@ mod tests {
         let kura_no = found(EvidenceKind::Training, &Facts::default(), t(0));
         let (status, evidence, date) = with_attestation(Some(kura_no), Some(&a));
         assert_eq!(status, Status::Attest);
-        assert!(evidence.contains("山田") && evidence.contains("合格 0 回"), "{evidence}");
+        assert!(
+            evidence.contains("山田") && evidence.contains("合格 0 回"),
+            "{evidence}"
+        );
         assert_eq!(date.as_deref(), Some("2026-11-30"));
         let (status, ..) = with_attestation(None, None);
         assert_eq!(status, Status::No);

@@ -70,10 +70,7 @@ fn repo_checkpoints(ctx: &Ctx) -> Result<Vec<kura_audit::Checkpoint>> {
 /// Verify the audit chain against the checkpoints kept in the repository's snapshots (unless
 /// `no_repo`): what `kura audit verify` and `kura report` check. Returns the report and the
 /// number of checkpoints found.
-pub(crate) fn verify_chain(
-    ctx: &Ctx,
-    no_repo: bool,
-) -> Result<(kura_audit::VerifyReport, usize)> {
+pub(crate) fn verify_chain(ctx: &Ctx, no_repo: bool) -> Result<(kura_audit::VerifyReport, usize)> {
     let checkpoints = if no_repo || ctx.location().is_err() {
         Vec::new()
     } else {
@@ -95,8 +92,8 @@ fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
         ctx.say(format!(
             "audit log intact: {} in {}, {} from the repository matched",
             crate::output::count(report.records, "record"),
-            crate::output::count(report.files as u64, "file"),
-            crate::output::count(report.checkpoints_checked as u64, "checkpoint")
+            crate::output::count(report.files, "file"),
+            crate::output::count(report.checkpoints_checked, "checkpoint")
         ));
         if checkpoints == 0 {
             eprintln!(
