@@ -378,3 +378,26 @@ impl Repo {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::no_progress;
+
+    #[test]
+    fn a_new_repository_has_one_key_file_and_an_encrypted_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::Local(dir.path().join("repo"));
+        let repo = Repo::init(loc, "secret", no_progress()).unwrap();
+        let enc = repo.encryption().unwrap();
+        assert_eq!(enc.key_files, 1);
+        assert_eq!(enc.config_ciphertext, Some(true));
+        assert_eq!(enc.version, 2);
+        // What the check rests on: the stored config is not readable as JSON.
+        drop(repo);
+        let config = dir.path().join("repo/config");
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&config).unwrap()).is_err()
+        );
+    }
+}
