@@ -33,6 +33,17 @@ pub struct FileConfig {
     pub channels: Vec<kura_audit::ChannelConfig>,
     #[serde(default)]
     pub drill: DrillSection,
+    #[serde(default)]
+    pub report: ReportSection,
+}
+
+/// `[report]`: the compliance report.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// Recovery point objective in hours: the newest clean backup must be at most this old
+    /// (default 24, a nightly backup).
+    pub rpo_hours: Option<u32>,
 }
 
 /// `[drill]`: restore drills.

@@ -295,3 +295,73 @@ fn status_shows_the_last_drill_amber_when_old_red_when_failed() {
     assert_eq!(local["drill"]["level"], "red", "{local}");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn drill_against_an_immutable_remote_in_seaweedfs() {
+    let Some(sw) = kura_testkit::store::Seaweed::start("kura-cli drill --copy remote") else {
+        return;
+    };
+    let env = Env::new();
+    env.init();
+    let (src, files) = hospital_tree(&env, 10, false);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let credentials = sw.credentials_file().display().to_string();
+    env.run(&[
+        "remote",
+        "add",
+        "offsite",
+        "--bucket",
+        "kura-drill",
+        "--endpoint",
+        sw.endpoint(),
+        "--region",
+        "us-east-1",
+        "--profile",
+        kura_testkit::store::Seaweed::PROFILE,
+        "--credentials-file",
+        &credentials,
+        "--create-bucket",
+    ])
+    .success();
+    // Not pushed yet: the bucket holds an empty repository, so there is nothing to drill.
+    env.run(&["drill", "--copy", "remote:offsite"])
+        .code(1)
+        .stderr(predicate::str::contains("snapshot"));
+    env.run(&["remote", "push", "offsite"]).success();
+    let (r, code) = env.json(&["drill", "--copy", "remote:offsite", "--full"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["result"], "pass");
+    assert_eq!(r["copy"], "remote:offsite");
+    assert_eq!(r["files_verified"], files);
+    assert!(r["ssmix"]["files"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(
+        r["pack_read"]["part"], 1,
+        "the remote has its own rolling read"
+    );
+    // The remote's last drill is in the 3-2-1-1-0 status, and the report shows its lock.
+    let (s, _) = env.json(&["status"]);
+    let remote = s["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "s3")
+        .unwrap()
+        .clone();
+    assert_eq!(remote["drill"]["level"], "green", "{remote}");
+    let (report, code) = env.json(&["report"]);
+    assert_eq!(code, 0, "{report}");
+    let immutable = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "backup.immutable")
+        .unwrap()
+        .clone();
+    assert_eq!(immutable["status"], "yes", "{immutable}");
+    let evidence = immutable["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("COMPLIANCE") && evidence.contains("30/60 days"),
+        "{evidence}"
+    );
+    assert_eq!(immutable["wording"], "unverified");
+}

@@ -39,7 +39,7 @@ pub use ops::{
     RestoreOptions, RestoreReport, SnapshotReader, TreeEntry,
 };
 pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_progress};
-pub use repo::{Location, LockMode, Repo, RepoLock};
+pub use repo::{Encryption, Location, LockMode, Repo, RepoLock};
 pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
 pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
 pub use throttle::{Pacer, Throttled};

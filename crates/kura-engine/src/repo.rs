@@ -14,6 +14,17 @@ use crate::error::{Error, Result, RusticContext};
 use crate::progress::{ProgressAdapter, ProgressReporter};
 use crate::store::ObjectStore;
 
+/// What a repository's encryption rests on ([`Repo::encryption`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Encryption {
+    /// Repository format version (2: compressed).
+    pub version: u32,
+    /// Key files (each opens the master key with one password).
+    pub key_files: u64,
+    /// The stored config is ciphertext; `None` for a repository that is not a local directory.
+    pub config_ciphertext: Option<bool>,
+}
+
 /// Where a repository lives.
 #[derive(Clone)]
 pub enum Location {
@@ -314,6 +325,35 @@ impl Repo {
             .has_same_chunker(other.open_repo()?.config()))
     }
 
+    /// What the repository's encryption rests on (restic format: every file but the key files is
+    /// AES-256-CTR + Poly1305 under the master key; each key file holds that key, encrypted with a
+    /// password-derived key). Opening the repository already proved the password opens a key
+    /// and the config decrypts with it; this adds what can be seen from outside.
+    pub fn encryption(&self) -> Result<Encryption> {
+        let repo = self.open_repo()?;
+        let key_files = repo
+            .list::<rustic_core::repofile::KeyId>()
+            .ctx("listing the key files")?
+            .count() as u64;
+        // A local config file is checked byte by byte: restic's encrypted files are IV (16) +
+        // ciphertext + MAC (16), never JSON text.
+        let config_ciphertext = match self.local_path() {
+            Some(p) => {
+                let path = p.join("config");
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+                let plain = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok();
+                Some(!plain && bytes.len() >= 32)
+            }
+            None => None,
+        };
+        Ok(Encryption {
+            version: repo.config().version,
+            key_files,
+            config_ciphertext,
+        })
+    }
+
     /// The local directory of a local repository.
     pub fn local_path(&self) -> Option<&Path> {
         let mut location = &self.location;
@@ -336,5 +376,28 @@ impl Repo {
         self.repo.take().ok_or_else(|| {
             Error::Invalid("repository handle was lost after an earlier error".into())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::no_progress;
+
+    #[test]
+    fn a_new_repository_has_one_key_file_and_an_encrypted_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::Local(dir.path().join("repo"));
+        let repo = Repo::init(loc, "secret", no_progress()).unwrap();
+        let enc = repo.encryption().unwrap();
+        assert_eq!(enc.key_files, 1);
+        assert_eq!(enc.config_ciphertext, Some(true));
+        assert_eq!(enc.version, 2);
+        // What the check rests on: the stored config is not readable as JSON.
+        drop(repo);
+        let config = dir.path().join("repo/config");
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&config).unwrap()).is_err()
+        );
     }
 }

@@ -7,15 +7,17 @@
 //! is evidence for an inspection, not a certification.
 //!
 //! ```
-//! use kura_report::{Attestations, Facts, checklist, evaluate, render_html};
+//! use kura_report::{Attestations, Facts, Policy, checklist, evaluate, render_html};
 //! let facts = Facts::default();
-//! let report = evaluate(&checklist()?, &facts, &Attestations::default(), jiff::Timestamp::UNIX_EPOCH);
+//! let report = evaluate(&checklist()?, &facts, &Attestations::default(), &Policy::default(),
+//!     jiff::Timestamp::UNIX_EPOCH);
 //! let offline = report.items.iter().find(|i| i.id == "backup.offline").unwrap();
 //! assert_eq!(offline.status, kura_report::Status::No);
 //! assert!(render_html(&report).contains("認証ではありません"));
 //! # Ok::<(), kura_report::Error>(())
 //! ```
 
+mod evidence;
 mod html;
 
 use std::collections::BTreeMap;
@@ -49,20 +51,60 @@ pub struct Checklist {
     pub items: Vec<ItemDef>,
 }
 
+/// How far an item's text was checked against the ministry's document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wording {
+    /// Copied from the document (through the copy its `source` names).
+    Quoted,
+    /// The ministry's wording was not found: the text is kura's summary, and says so.
+    Unverified,
+}
+
+/// What kura checks for an item (the data file's `evidence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceKind {
+    /// The last restore drill passed.
+    Drill,
+    /// The last clean backup is within the RPO.
+    Rpo,
+    /// Two or more clean generations.
+    Generations,
+    /// Copies of more than one kind.
+    Copies,
+    /// An offline or immutable copy was made.
+    Offline,
+    /// Offline disks exported, none overdue for rotation.
+    Rotation,
+    /// An immutable remote with its Object Lock verified.
+    Immutable,
+    /// The repository is encrypted.
+    Encryption,
+    /// The audit chain verifies.
+    Audit,
+    /// Recovery exercises recorded.
+    Training,
+    /// Only a person can answer.
+    Attest,
+}
+
 /// One item as the data file defines it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemDef {
     /// Stable id (`backup.offline`).
     pub id: String,
-    /// Where the text is from.
+    /// Where the text is from: document, item number, URL.
     pub source: String,
-    /// The ministry's wording.
+    /// The ministry's wording (or kura's summary when `wording` is unverified).
     pub text: String,
     /// An English rendering (kura's, not the ministry's).
     pub text_en: String,
-    /// What kura checks: `drill`, `generations`, `offline`, or `attest` (a person answers).
-    pub evidence: String,
+    /// Whether `text` was checked against the ministry's document.
+    pub wording: Wording,
+    /// What kura checks.
+    pub evidence: EvidenceKind,
 }
 
 /// The item table compiled into kura.
@@ -73,15 +115,61 @@ pub fn checklist() -> Result<Checklist> {
     })
 }
 
+/// The kind of a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyKind {
+    /// The main repository.
+    Local,
+    /// An offline disk.
+    Disk,
+    /// An S3 bucket with Object Lock.
+    Remote,
+}
+
 /// A copy of the backups, as kura's state knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CopyFact {
     /// `local`, `disk:LABEL`, `remote:NAME`.
     pub name: String,
+    /// Its kind.
+    pub kind: CopyKind,
     /// Disconnected (offline disk) or immutable (Object Lock).
     pub offline_or_immutable: bool,
     /// The last successful copy or export.
     pub last_copy: Option<jiff::Timestamp>,
+}
+
+/// An offline disk, from the disk registry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiskFact {
+    /// Its label.
+    pub label: String,
+    /// The last export to it (each export ends with a full read-back).
+    pub last_export: Option<jiff::Timestamp>,
+    /// Snapshots it holds.
+    pub snapshots: u64,
+}
+
+/// An immutable remote, from the remote registry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RemoteFact {
+    /// Its name.
+    pub name: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The Object Lock mode kura writes and verifies (`COMPLIANCE`).
+    pub lock_mode: String,
+    /// Days a snapshot object stays locked.
+    pub snapshot_days: u32,
+    /// Days data objects stay locked.
+    pub data_days: u32,
+    /// The last push.
+    pub last_push: Option<jiff::Timestamp>,
+    /// The last verification of every object's lock.
+    pub last_verify: Option<jiff::Timestamp>,
+    /// Problems that verification found.
+    pub last_verify_errors: u64,
 }
 
 /// The last restore drill.
@@ -101,11 +189,50 @@ pub struct DrillFact {
     pub files_verified: u64,
 }
 
+/// What the repository's encryption rests on, as kura checked it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EncryptionFact {
+    /// Key files in the repository (each holds the master key, encrypted with a password).
+    pub key_files: u64,
+    /// The stored config is ciphertext (not readable as JSON) and decrypted with the key.
+    pub config_encrypted: bool,
+    /// Repository format version.
+    pub version: u32,
+}
+
+/// The audit chain, as `kura audit verify` checks it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditFact {
+    /// Every record intact and linked, every checkpoint matched.
+    pub intact: bool,
+    /// Records checked.
+    pub records: u64,
+    /// Checkpoints (kept in the backups) compared.
+    pub checkpoints: u64,
+    /// The first problem, if any.
+    pub problem: Option<String>,
+}
+
+/// Recovery exercises (`kura train`) in the audit log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrainingFact {
+    /// Sessions started (`train.start`).
+    pub started: u64,
+    /// Checks passed (`train.check` with a pass).
+    pub passed: u64,
+    /// The last passed check.
+    pub last_passed: Option<jiff::Timestamp>,
+}
+
 /// Everything kura knows itself, gathered read-only by the caller.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Facts {
     /// The backup copies.
     pub copies: Vec<CopyFact>,
+    /// Offline disks.
+    pub disks: Vec<DiskFact>,
+    /// Immutable remotes.
+    pub remotes: Vec<RemoteFact>,
     /// Clean generations kept in the main repository.
     pub clean_generations: u64,
     /// The oldest clean generation.
@@ -116,6 +243,12 @@ pub struct Facts {
     pub last_drill: Option<DrillFact>,
     /// The last passed drill of any copy.
     pub last_passed_drill: Option<DrillFact>,
+    /// The repository's encryption (None: not checked).
+    pub encryption: Option<EncryptionFact>,
+    /// The audit chain (None: not checked).
+    pub audit: Option<AuditFact>,
+    /// Recovery exercises.
+    pub training: TrainingFact,
 }
 
 /// Where facts come from (kura's state, read-only). The CLI implements it over the repository,
@@ -128,6 +261,25 @@ pub trait EvidenceSource {
 impl EvidenceSource for Facts {
     fn facts(&self) -> Result<Facts> {
         Ok(self.clone())
+    }
+}
+
+/// The hospital's targets the evidence is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Recovery point objective: the newest clean backup must be at most this old.
+    pub rpo_hours: u32,
+    /// An offline disk is overdue when its last export is older than this.
+    pub rotation_days: u32,
+}
+
+impl Default for Policy {
+    /// A nightly backup (24 h) and weekly disk rotation (7 days, as `kura status`).
+    fn default() -> Self {
+        Policy {
+            rpo_hours: 24,
+            rotation_days: 7,
+        }
     }
 }
 
@@ -194,12 +346,14 @@ pub enum Status {
 pub struct ItemReport {
     /// Stable id.
     pub id: String,
-    /// The ministry's wording.
+    /// The ministry's wording (or kura's summary, see `wording`).
     pub text: String,
     /// English rendering.
     pub text_en: String,
     /// Where the text is from.
     pub source: String,
+    /// Whether `text` was checked against the ministry's document.
+    pub wording: Wording,
     /// The answer.
     pub status: Status,
     /// What shows it, in Japanese then English.
@@ -215,121 +369,39 @@ pub struct Report {
     pub generated: jiff::Timestamp,
     /// The checklist edition.
     pub edition: String,
+    /// What the evidence was judged against.
+    pub policy: Policy,
+    /// What this report is (evidence for an inspection, not a certification).
+    pub notice: String,
     /// The items.
     pub items: Vec<ItemReport>,
 }
 
-fn day(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%d").to_string()
-}
+/// The report's notice, in Japanese then English.
+pub const NOTICE: &str = "本報告書は立入検査等で確認に用いる証跡資料であり、認証ではありません。 \
+This report is evidence for an inspection, not a certification.";
 
-fn judge(def: &ItemDef, f: &Facts, att: &Attestations) -> (Status, String, Option<String>) {
-    match def.evidence.as_str() {
-        "offline" => {
-            let safe: Vec<&CopyFact> = f
-                .copies
-                .iter()
-                .filter(|c| c.offline_or_immutable && c.last_copy.is_some())
-                .collect();
-            match safe.iter().filter_map(|c| c.last_copy).max() {
-                Some(last) => (
-                    Status::Yes,
-                    format!(
-                        "オフライン/改ざん不可のコピー: {} / offline or immutable copies: {}",
-                        safe.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-                        safe.len()
-                    ),
-                    Some(day(last)),
-                ),
-                None => (
-                    Status::No,
-                    "オフラインまたは改ざん不可のコピーがありません / no offline or immutable copy has been made (kura media export, kura remote push)".into(),
-                    None,
-                ),
-            }
-        }
-        "generations" => match (f.clean_generations, f.oldest_clean) {
-            (n, Some(oldest)) if n >= 2 => (
-                Status::Yes,
-                format!(
-                    "クリーンな世代 {n} 件 (最古 {}) / {n} clean generations kept, oldest {}",
-                    day(oldest),
-                    day(oldest)
-                ),
-                f.newest_clean.map(day),
-            ),
-            (n, _) => (
-                Status::No,
-                format!("クリーンな世代が {n} 件のみ / only {n} clean generation(s)"),
-                f.newest_clean.map(day),
-            ),
-        },
-        "drill" => match (&f.last_passed_drill, &f.last_drill) {
-            (_, Some(last)) if !last.passed => (
-                Status::No,
-                format!(
-                    "直近の復旧訓練 {} ({}) は失敗 / the last restore drill {} of {} failed",
-                    last.id, last.copy, last.id, last.copy
-                ),
-                Some(day(last.at)),
-            ),
-            (Some(p), _) => (
-                Status::Yes,
-                format!(
-                    "復旧訓練 {} 合格: {} ファイル検証、RTO {:.1} 秒 / restore drill {} of {} passed: {} files verified, RTO {:.1} s",
-                    p.id, p.files_verified, p.rto_seconds, p.id, p.copy, p.files_verified, p.rto_seconds
-                ),
-                Some(day(p.at)),
-            ),
-            _ => (
-                Status::No,
-                "復旧訓練の記録がありません / no restore drill recorded (kura drill)".into(),
-                None,
-            ),
-        },
-        _ => match att.items.get(&def.id) {
-            Some(a) if a.answer == "yes" => (
-                Status::Attest,
-                format!(
-                    "{} ({}) の申告{} / attested by {}",
-                    a.by,
-                    a.role,
-                    if a.note.is_empty() { String::new() } else { format!(": {}", a.note) },
-                    a.by
-                ),
-                Some(a.date.clone()),
-            ),
-            Some(a) => (
-                Status::No,
-                format!("{} の申告: いいえ / {} answered no", a.by, a.by),
-                Some(a.date.clone()),
-            ),
-            None => (
-                Status::No,
-                "未回答: 申告ファイル (--attest) で回答してください / not answered: give it in the attestation file (--attest)".into(),
-                None,
-            ),
-        },
-    }
-}
-
-/// Answer every item of `list` from `facts` and `attestations`.
+/// Answer every item of `list` from `facts` and `attestations`, judged against `policy`.
 pub fn evaluate(
     list: &Checklist,
     facts: &Facts,
     attestations: &Attestations,
+    policy: &Policy,
     now: jiff::Timestamp,
 ) -> Report {
     let items = list
         .items
         .iter()
         .map(|def| {
-            let (status, evidence, date) = judge(def, facts, attestations);
+            let found = evidence::judge(def.evidence, facts, policy, now);
+            let (status, evidence, date) =
+                evidence::with_attestation(found, attestations.items.get(&def.id));
             ItemReport {
                 id: def.id.clone(),
                 text: def.text.clone(),
                 text_en: def.text_en.clone(),
                 source: def.source.clone(),
+                wording: def.wording,
                 status,
                 evidence,
                 date,
@@ -339,6 +411,8 @@ pub fn evaluate(
     Report {
         generated: now,
         edition: list.edition.clone(),
+        policy: *policy,
+        notice: NOTICE.into(),
         items,
     }
 }
@@ -352,16 +426,40 @@ mod tests {
     }
 
     #[test]
-    fn the_data_file_parses_with_unique_ids_and_known_evidence() {
+    fn the_data_file_parses_with_unique_ids_sources_and_flagged_wording() {
         let c = checklist().unwrap();
         let mut ids: Vec<&str> = c.items.iter().map(|i| i.id.as_str()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), c.items.len());
-        assert!(ids.contains(&"backup.offline"));
+        for id in [
+            "backup.offline",
+            "backup.rpo",
+            "backup.copies",
+            "backup.offline_rotation",
+            "backup.immutable",
+            "backup.encrypted",
+            "audit.log_protected",
+            "incident.contact_list",
+            "training.exercise",
+        ] {
+            assert!(ids.contains(&id), "{id}");
+        }
         for i in &c.items {
-            assert!(["drill", "generations", "offline", "attest"].contains(&i.evidence.as_str()));
-            assert!(!i.text.is_empty() && !i.source.is_empty());
+            assert!(!i.text.is_empty() && !i.source.is_empty(), "{}", i.id);
+            // Every source names where it can be read.
+            assert!(
+                i.source.contains("https://") || i.wording == Wording::Unverified,
+                "{}",
+                i.id
+            );
+            // kura's own summaries say so in the text itself.
+            assert_eq!(
+                i.text.starts_with("(kura による要約)"),
+                i.wording == Wording::Unverified,
+                "{}",
+                i.id
+            );
         }
     }
 
@@ -371,11 +469,12 @@ mod tests {
         let mut f = Facts::default();
         f.copies.push(CopyFact {
             name: "disk:monday".into(),
+            kind: CopyKind::Disk,
             offline_or_immutable: true,
             last_copy: None,
         });
         let status = |f: &Facts| {
-            evaluate(&c, f, &Attestations::default(), t(0))
+            evaluate(&c, f, &Attestations::default(), &Policy::default(), t(0))
                 .items
                 .into_iter()
                 .find(|i| i.id == "backup.offline")
@@ -395,10 +494,18 @@ mod tests {
             "[items.\"bcp.cyber\"]\nanswer = \"yes\"\nby = \"山田\"\nrole = \"院長\"\ndate = \"2026-11-30\"\nnote = \"事務室の金庫\"\n",
         )
         .unwrap();
-        let r = evaluate(&c, &Facts::default(), &a, t(0));
+        let r = evaluate(&c, &Facts::default(), &a, &Policy::default(), t(0));
         let bcp = r.items.iter().find(|i| i.id == "bcp.cyber").unwrap();
         assert_eq!(bcp.status, Status::Attest);
         assert_eq!(bcp.date.as_deref(), Some("2026-11-30"));
+        assert!(bcp.evidence.contains("山田") && bcp.evidence.contains("院長"));
+        let contact = r
+            .items
+            .iter()
+            .find(|i| i.id == "incident.contact_list")
+            .unwrap();
+        assert_eq!(contact.status, Status::No);
+        assert!(r.notice.contains("認証ではありません"));
         assert!(
             Attestations::parse("[items.x]\nanswer = \"maybe\"\nby = \"a\"\ndate = \"d\"\n")
                 .is_err()

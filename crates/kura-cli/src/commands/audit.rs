@@ -67,13 +67,23 @@ fn repo_checkpoints(ctx: &Ctx) -> Result<Vec<kura_audit::Checkpoint>> {
     Ok(out)
 }
 
-fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
-    let checkpoints = if cmd.no_repo || ctx.location().is_err() {
+/// Verify the audit chain against the checkpoints kept in the repository's snapshots (unless
+/// `no_repo`): what `kura audit verify` and `kura report` check. Returns the report and the
+/// number of checkpoints found.
+pub(crate) fn verify_chain(ctx: &Ctx, no_repo: bool) -> Result<(kura_audit::VerifyReport, usize)> {
+    let checkpoints = if no_repo || ctx.location().is_err() {
         Vec::new()
     } else {
         repo_checkpoints(ctx)?
     };
-    let report = kura_audit::verify(&ctx.audit_dir()?, &checkpoints)?;
+    Ok((
+        kura_audit::verify(&ctx.audit_dir()?, &checkpoints)?,
+        checkpoints.len(),
+    ))
+}
+
+fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
+    let (report, checkpoints) = verify_chain(ctx, cmd.no_repo)?;
     ctx.note("records", report.records);
     ctx.note("checkpoints", report.checkpoints_checked);
     if ctx.global.json {
@@ -82,10 +92,10 @@ fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
         ctx.say(format!(
             "audit log intact: {} in {}, {} from the repository matched",
             crate::output::count(report.records, "record"),
-            crate::output::count(report.files as u64, "file"),
-            crate::output::count(report.checkpoints_checked as u64, "checkpoint")
+            crate::output::count(report.files, "file"),
+            crate::output::count(report.checkpoints_checked, "checkpoint")
         ));
-        if checkpoints.is_empty() {
+        if checkpoints == 0 {
             eprintln!(
                 "kura: warning: no repository checkpoints were checked, so truncation or a rebuilt log would go unnoticed"
             );

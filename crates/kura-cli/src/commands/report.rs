@@ -4,11 +4,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use kura_engine::{LockMode, Verdict};
-use kura_report::{Attestations, CopyFact, DrillFact, Facts};
+use kura_report::{
+    Attestations, AuditFact, CopyFact, CopyKind, DiskFact, DrillFact, EncryptionFact, Facts,
+    Policy, RemoteFact, TrainingFact,
+};
 
 use crate::cli::ReportCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+
+/// Days after which an offline disk is overdue for rotation (as `kura status`).
+const ROTATION_DAYS: u32 = 7;
 
 /// kura's state, read without changing anything (the CLI's evidence source; exit codes of
 /// repository errors are kept, so it returns anyhow errors rather than implementing
@@ -20,6 +26,7 @@ struct State<'a> {
 impl State<'_> {
     fn gather(&self) -> Result<Facts> {
         let ctx = self.ctx;
+        let now = jiff::Timestamp::now();
         let repo = ctx.open(LockMode::Shared)?;
         let snaps = repo.snapshots()?;
         let clean: Vec<i64> = snaps
@@ -28,29 +35,56 @@ impl State<'_> {
             .map(|s| s.unix_time)
             .collect();
         let ts = |s: i64| jiff::Timestamp::from_second(s).ok();
+        let enc = repo.encryption()?;
+        drop(repo);
         let mut facts = Facts {
             clean_generations: clean.len() as u64,
             oldest_clean: clean.iter().min().and_then(|s| ts(*s)),
             newest_clean: clean.iter().max().and_then(|s| ts(*s)),
+            encryption: Some(EncryptionFact {
+                key_files: enc.key_files,
+                config_encrypted: enc.config_ciphertext == Some(true),
+                version: enc.version,
+            }),
             ..Facts::default()
         };
         facts.copies.push(CopyFact {
             name: "local".into(),
+            kind: CopyKind::Local,
             offline_or_immutable: false,
             last_copy: snaps.last().and_then(|s| ts(s.unix_time)),
         });
-        for d in crate::commands::media::registry(ctx)?.list(jiff::Timestamp::now(), 7) {
+        for d in crate::commands::media::registry(ctx)?.list(now, ROTATION_DAYS) {
             facts.copies.push(CopyFact {
                 name: format!("disk:{}", d.label),
+                kind: CopyKind::Disk,
                 offline_or_immutable: true,
                 last_copy: d.last_export,
+            });
+            facts.disks.push(DiskFact {
+                label: d.label,
+                last_export: d.last_export,
+                snapshots: d.snapshots.len() as u64,
             });
         }
         for (name, r) in crate::commands::remote::load(ctx)? {
             facts.copies.push(CopyFact {
                 name: format!("remote:{name}"),
+                kind: CopyKind::Remote,
                 offline_or_immutable: true,
                 last_copy: r.last_push,
+            });
+            facts.remotes.push(RemoteFact {
+                name,
+                bucket: r.options.bucket,
+                // kura writes COMPLIANCE locks only, and its verification counts any object
+                // without a COMPLIANCE lock in force as a problem (kura-copies' S3LockStore).
+                lock_mode: "COMPLIANCE".into(),
+                snapshot_days: r.options.retention.snapshot_days,
+                data_days: r.options.retention.data_days,
+                last_push: r.last_push,
+                last_verify: r.last_verify,
+                last_verify_errors: r.last_verify_errors,
             });
         }
         let drills = crate::commands::drill::history(ctx)?.list()?;
@@ -64,8 +98,40 @@ impl State<'_> {
         };
         facts.last_drill = drills.last().map(fact);
         facts.last_passed_drill = drills.iter().rev().find(|d| d.report.passed()).map(fact);
+        let (audit, _) = crate::commands::audit::verify_chain(ctx, false)?;
+        facts.audit = Some(AuditFact {
+            intact: audit.ok,
+            records: audit.records,
+            checkpoints: audit.checkpoints_checked,
+            problem: audit
+                .first_bad
+                .map(|b| format!("record {}: {}", b.seq, b.reason)),
+        });
+        facts.training = training(ctx)?;
         Ok(facts)
     }
+}
+
+/// Recovery exercises in the audit log: `train.start` records, and `train.check` records that
+/// passed (both `kura train` commands record `passed` in their details).
+fn training(ctx: &Ctx) -> Result<TrainingFact> {
+    let filter = kura_audit::Filter {
+        action: Some("train.*".into()),
+        ..kura_audit::Filter::default()
+    };
+    let records = kura_audit::query(&ctx.audit_dir()?, &filter)?;
+    let mut t = TrainingFact::default();
+    for r in &records {
+        match r.action.as_str() {
+            "train.start" if r.outcome == kura_audit::Outcome::Ok => t.started += 1,
+            "train.check" if r.details["passed"] == true => {
+                t.passed += 1;
+                t.last_passed = Some(r.time_utc);
+            }
+            _ => {}
+        }
+    }
+    Ok(t)
 }
 
 pub fn run(ctx: &Ctx, cmd: &ReportCmd) -> Result<Outcome> {
@@ -78,10 +144,15 @@ pub fn run(ctx: &Ctx, cmd: &ReportCmd) -> Result<Outcome> {
         None => Attestations::default(),
     };
     let facts = State { ctx }.gather()?;
+    let policy = Policy {
+        rpo_hours: ctx.config.report.rpo_hours.unwrap_or(24),
+        rotation_days: ROTATION_DAYS,
+    };
     let report = kura_report::evaluate(
         &kura_report::checklist()?,
         &facts,
         &attest,
+        &policy,
         jiff::Timestamp::now(),
     );
     let html = kura_report::render_html(&report);
@@ -99,6 +170,7 @@ pub fn run(ctx: &Ctx, cmd: &ReportCmd) -> Result<Outcome> {
             let status = format!("{:?}", i.status).to_lowercase();
             ctx.say(format!("{status:<7} {:<28} {}", i.id, i.evidence));
         }
+        ctx.say(kura_report::NOTICE);
         for out in cmd.out.iter().chain(&cmd.pdf) {
             ctx.say(format!("report written to {}", out.display()));
         }
