@@ -92,7 +92,7 @@ fn build(ctx: &Ctx, spec: &str, root: Option<&str>) -> Result<Built> {
     let mut index = PatientIndex::new();
     let (mut files, mut other_files) = (0u64, 0u64);
     reader.walk(root.unwrap_or(""), |entry| {
-        if entry.kind != "file" {
+        if entry.kind != kura_engine::EntryKind::File {
             return Ok(());
         }
         if kura_ssmix::locate_storage_file(&entry.path).is_none() {
