@@ -35,6 +35,16 @@ pub struct FileConfig {
     pub drill: DrillSection,
 }
 
+impl FileConfig {
+    /// The retention policy: `[retention]`, else kura's default for medical records. Used by
+    /// `forget` without --keep-* flags and to choose the generations copied to disks and remotes.
+    pub fn retention_policy(&self) -> kura_engine::KeepPolicy {
+        self.retention
+            .clone()
+            .unwrap_or_else(kura_engine::KeepPolicy::hospital_default)
+    }
+}
+
 /// `[drill]`: restore drills.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

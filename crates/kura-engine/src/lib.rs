@@ -45,7 +45,3 @@ pub use restore::{Overwrite, RestoreOptions, RestoreReport};
 pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
 pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
 pub use throttle::{Pacer, Throttled};
-
-/// Tell rustic_core's `log` output where to go is the binary's business; this names its target
-/// prefix so the binary can filter it.
-pub const LIBRARY_LOG_TARGET: &str = "rustic_core";

@@ -32,7 +32,8 @@ impl AccessLog for AuditAccessLog {
     }
 }
 
-const MAX_FILE: u64 = 16 << 20;
+/// The largest file indexed: kura-ssmix refuses larger ones, so they are not even read.
+const MAX_FILE: u64 = kura_ssmix::MAX_FILE_BYTES as u64;
 
 /// One indexed snapshot.
 struct Built {
