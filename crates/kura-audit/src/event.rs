@@ -88,6 +88,31 @@ impl Event {
         self.deliveries.iter().any(|d| d.ok && d.channel == label)
     }
 
+    /// A new event (state `new`, never delivered).
+    pub(crate) fn new(
+        id: u64,
+        kind: &str,
+        severity: Severity,
+        message: &str,
+        details: serde_json::Value,
+        host: String,
+        time_utc: Timestamp,
+    ) -> Event {
+        Event {
+            id,
+            kind: kind.to_owned(),
+            severity,
+            message: message.to_owned(),
+            details,
+            host,
+            time_utc,
+            state: EventState::New,
+            acknowledged: None,
+            closed: None,
+            deliveries: Vec::new(),
+        }
+    }
+
     /// An event that could not be recorded in the event list (id 0), so that it can still be
     /// delivered to the channels: the last resort when the state directory is unusable.
     pub fn unrecorded(
@@ -96,18 +121,7 @@ impl Event {
         message: &str,
         details: serde_json::Value,
     ) -> Event {
-        Event {
-            id: 0,
-            kind: kind.to_owned(),
-            severity,
-            message: message.to_owned(),
-            details,
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
-            time_utc: Timestamp::now(),
-            state: EventState::New,
-            acknowledged: None,
-            closed: None,
-            deliveries: Vec::new(),
-        }
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        Event::new(0, kind, severity, message, details, host, Timestamp::now())
     }
 }

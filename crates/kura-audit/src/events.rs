@@ -183,19 +183,15 @@ impl EventStore {
         message: &str,
         details: serde_json::Value,
     ) -> Event {
-        Event {
-            id: events.keys().next_back().map_or(1, |id| id + 1),
-            kind: kind.to_owned(),
+        Event::new(
+            events.keys().next_back().map_or(1, |id| id + 1),
+            kind,
             severity,
-            message: message.to_owned(),
+            message,
             details,
-            host: self.host.clone(),
-            time_utc: self.clock.now().timestamp(),
-            state: EventState::New,
-            acknowledged: None,
-            closed: None,
-            deliveries: Vec::new(),
-        }
+            self.host.clone(),
+            self.clock.now().timestamp(),
+        )
     }
 
     /// Marks a new event as being handled by `who`.

@@ -9,18 +9,19 @@ use anyhow::{Context as _, Result};
 use kura_engine::{Location, LockMode, ProgressReporter, Repo};
 
 use crate::cli::GlobalArgs;
-use crate::config::{self, FileConfig};
+use crate::config::Config;
 
 pub struct Ctx {
     pub global: GlobalArgs,
-    pub config: FileConfig,
+    /// kura.toml, environment and global flags, merged once.
+    pub config: Config,
     /// Details the running command adds to its audit record.
     notes: RefCell<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
-        let (config, _origin) = FileConfig::load(global.config.as_deref())?;
+        let config = Config::build(&global)?;
         Ok(Ctx {
             global,
             config,
@@ -47,7 +48,7 @@ impl Ctx {
     }
 
     pub fn state_dir(&self) -> Result<PathBuf> {
-        config::state_dir(&self.config)
+        self.config.state_dir()
     }
 
     pub fn audit_dir(&self) -> Result<PathBuf> {
@@ -206,30 +207,16 @@ impl Ctx {
     }
 
     pub fn location(&self) -> Result<Location> {
-        let spec = self
-            .global
-            .repo
-            .clone()
-            .or_else(|| self.config.repository.clone())
-            .context(
-                "no repository given: use -r/--repo, KURA_REPOSITORY or `repository` in kura.toml",
-            )?;
-        Ok(Location::parse_local(&spec)?)
+        self.config.location()
     }
 
     /// Average transfer limits in KiB/s (upload, download): the flags, else kura.toml.
     pub fn limits(&self) -> (Option<u64>, Option<u64>) {
-        (
-            self.global.limit_upload.or(self.config.limit_upload),
-            self.global.limit_download.or(self.config.limit_download),
-        )
+        (self.config.limit_upload, self.config.limit_download)
     }
 
     pub fn password(&self) -> Result<String> {
-        config::password(
-            self.global.password_file.as_deref(),
-            self.config.password_file.as_deref(),
-        )
+        self.config.password()
     }
 
     /// Progress bars only on a terminal, and never with --json or -q.

@@ -10,19 +10,14 @@ use crate::exit::Outcome;
 use crate::output::{Printer, Render};
 
 fn policy(ctx: &Ctx, cmd: &ForgetCmd) -> KeepPolicy {
-    let flags = KeepPolicy {
+    ctx.config.retention(&KeepPolicy {
         last: cmd.keep_last,
         hourly: cmd.keep_hourly,
         daily: cmd.keep_daily,
         weekly: cmd.keep_weekly,
         monthly: cmd.keep_monthly,
         yearly: cmd.keep_yearly,
-    };
-    if flags.is_set() {
-        flags
-    } else {
-        ctx.config.retention_policy()
-    }
+    })
 }
 
 pub fn run(ctx: &Ctx, cmd: &ForgetCmd) -> Result<Outcome> {

@@ -31,13 +31,7 @@ pub fn run(ctx: &Ctx, cmd: &InitCmd) -> Result<Outcome> {
     }
     let location = ctx.location()?;
     let password = ctx.password()?;
-    // The file the password came from, in config::password's order (flag, env, config).
-    let from_env = std::env::var("KURA_PASSWORD").is_ok_and(|p| !p.is_empty());
-    let password_file = match (&ctx.global.password_file, from_env) {
-        (Some(p), _) => Some(p.clone()),
-        (None, true) => None,
-        (None, false) => ctx.config.password_file.clone(),
-    };
+    let password_file = ctx.config.password_file_in_use();
     let mut warnings = Vec::new();
     if let Some(p) = &password_file {
         warnings.extend(readable_by_others(p));
