@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Entry, Outcome};
-use crate::events::{Event, Severity};
+use crate::event::{ChannelDelivery, Event, Severity};
 use crate::log::AuditLog;
 
 /// Syslog's `/dev/log` (syslog(3), journald and rsyslog all listen there).
@@ -167,6 +167,16 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+impl Event {
+    /// The channels that want this event (by severity) and have not had it yet.
+    pub fn undelivered<'a>(&self, channels: &'a [ChannelConfig]) -> Vec<&'a ChannelConfig> {
+        channels
+            .iter()
+            .filter(|c| c.wants(self.severity) && !self.delivered_to(&c.label()))
+            .collect()
+    }
+}
+
 /// How hard [`deliver_with`] tries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryOptions {
@@ -183,18 +193,6 @@ impl Default for DeliveryOptions {
             backoff: Duration::from_millis(500),
         }
     }
-}
-
-/// The outcome of delivering one event to one channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelDelivery {
-    /// [`ChannelConfig::label`].
-    pub channel: String,
-    pub time_utc: Timestamp,
-    pub ok: bool,
-    pub tries: u32,
-    /// The last try's error when not `ok`.
-    pub error: Option<String>,
 }
 
 /// What [`deliver`] did for one event.

@@ -2,103 +2,22 @@
 //! JSON Lines journal of changes (`events.jsonl`) replayed on read.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::channels::{
-    ChannelConfig, ChannelDelivery, DeliveryOptions, DeliveryReport, deliver_with,
-};
+use crate::channels::{ChannelConfig, DeliveryOptions, DeliveryReport, deliver_with};
 use crate::clock::{Clock, SystemClock};
+use crate::event::{ChannelDelivery, Event, EventState, Handled, Severity};
 use crate::log::{AuditLog, open_lock_file};
 use crate::{Error, Result};
 
 const JOURNAL: &str = "events.jsonl";
 const LOCK_FILE: &str = "events.lock";
-
-/// How urgent an event is; channels can ask for a minimum (`min_severity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        })
-    }
-}
-
-/// Where an event is in its handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventState {
-    New,
-    Acknowledged,
-    Closed,
-}
-
-impl fmt::Display for EventState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EventState::New => "new",
-            EventState::Acknowledged => "acknowledged",
-            EventState::Closed => "closed",
-        })
-    }
-}
-
-/// Who moved an event on, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Handled {
-    pub by: String,
-    pub time_utc: Timestamp,
-}
-
-/// An alert or failure: `suspicious_verdict`, `backup_failed`, `verify_failed`, `rotation_overdue`,
-/// `audit_chain_broken`, `disk_nearly_full`, …
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub id: u64,
-    pub kind: String,
-    pub severity: Severity,
-    pub message: String,
-    pub details: serde_json::Value,
-    pub host: String,
-    pub time_utc: Timestamp,
-    pub state: EventState,
-    pub acknowledged: Option<Handled>,
-    pub closed: Option<Handled>,
-    /// Every delivery attempt to every channel, successful or not, oldest first.
-    pub deliveries: Vec<ChannelDelivery>,
-}
-
-impl Event {
-    /// Whether some attempt reached the channel with this label ([`ChannelConfig::label`]).
-    pub fn delivered_to(&self, label: &str) -> bool {
-        self.deliveries.iter().any(|d| d.ok && d.channel == label)
-    }
-
-    /// The channels that want this event (by severity) and have not had it yet.
-    pub fn undelivered<'a>(&self, channels: &'a [ChannelConfig]) -> Vec<&'a ChannelConfig> {
-        channels
-            .iter()
-            .filter(|c| c.wants(self.severity) && !self.delivered_to(&c.label()))
-            .collect()
-    }
-}
 
 /// One line of the journal.
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,6 +27,27 @@ enum Change {
     Acknowledged { id: u64, by: Handled },
     Closed { id: u64, by: Handled },
     Delivery { id: u64, delivery: ChannelDelivery },
+}
+
+/// Where [`EventStore::alert`] delivers: the configured channels, the audit log that records
+/// each delivery, and how hard to try.
+#[derive(Debug, Clone, Default)]
+pub struct AlertChannels<'a> {
+    /// The channels (none: the event is only recorded).
+    pub channels: &'a [ChannelConfig],
+    /// The audit log for `event.notify` records.
+    pub log: Option<&'a AuditLog>,
+    /// Retries and backoff.
+    pub options: DeliveryOptions,
+}
+
+/// A raised event and, when channels are configured, its first delivery.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The event as recorded.
+    pub event: Event,
+    /// The delivery attempts (`None` without channels).
+    pub delivery: Option<DeliveryReport>,
 }
 
 /// The event list in a directory (`events.jsonl`, `events.lock`). Safe to use from several processes.
@@ -150,20 +90,8 @@ impl EventStore {
         details: serde_json::Value,
     ) -> Result<Event> {
         self.change(|events| {
-            let id = events.keys().next_back().map_or(1, |id| id + 1);
-            let event = Event {
-                id,
-                kind: kind.to_owned(),
-                severity,
-                message: message.to_owned(),
-                details,
-                host: self.host.clone(),
-                time_utc: self.clock.now().timestamp(),
-                state: EventState::New,
-                acknowledged: None,
-                closed: None,
-                deliveries: Vec::new(),
-            };
+            let event = self.new_event(events, kind, severity, message, details);
+            let id = event.id;
             Ok((
                 vec![Change::Raised {
                     event: Box::new(event),
@@ -171,6 +99,99 @@ impl EventStore {
                 id,
             ))
         })
+    }
+
+    /// Records a new event unless one of the same `kind` about the same subject (`key`, kept in
+    /// its details) is still open, so that a daily check does not pile up duplicates. Returns
+    /// the new event, or `None` when an open one exists. The test and the write are one step
+    /// under the lock, so two processes cannot both raise it.
+    pub fn raise_once(
+        &self,
+        kind: &str,
+        key: &str,
+        severity: Severity,
+        message: &str,
+    ) -> Result<Option<Event>> {
+        self.locked(|events| {
+            let open = events.values().any(|e| {
+                e.kind == kind && e.details["key"] == key && e.state != EventState::Closed
+            });
+            if open {
+                return Ok((Vec::new(), None));
+            }
+            let details = serde_json::json!({ "key": key });
+            let event = self.new_event(events, kind, severity, message, details);
+            Ok((
+                vec![Change::Raised {
+                    event: Box::new(event.clone()),
+                }],
+                Some(event),
+            ))
+        })
+    }
+
+    /// Raises an event and delivers it at once to the channels that want it (bounded retries;
+    /// failures are in the returned report and the event's history, for
+    /// [`EventStore::deliver_pending`] to retry).
+    pub fn alert(
+        &self,
+        kind: &str,
+        severity: Severity,
+        message: &str,
+        details: serde_json::Value,
+        to: &AlertChannels<'_>,
+    ) -> Result<Alert> {
+        let event = self.raise(kind, severity, message, details)?;
+        self.deliver_alert(event, to)
+    }
+
+    /// [`EventStore::raise_once`] and, when an event was raised, its delivery as in
+    /// [`EventStore::alert`].
+    pub fn alert_once(
+        &self,
+        kind: &str,
+        key: &str,
+        severity: Severity,
+        message: &str,
+        to: &AlertChannels<'_>,
+    ) -> Result<Option<Alert>> {
+        match self.raise_once(kind, key, severity, message)? {
+            Some(event) => self.deliver_alert(event, to).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn deliver_alert(&self, event: Event, to: &AlertChannels<'_>) -> Result<Alert> {
+        if to.channels.is_empty() {
+            return Ok(Alert {
+                event,
+                delivery: None,
+            });
+        }
+        let report = self.deliver(event.id, to.channels, to.log, &to.options)?;
+        Ok(Alert {
+            event,
+            delivery: Some(report),
+        })
+    }
+
+    fn new_event(
+        &self,
+        events: &BTreeMap<u64, Event>,
+        kind: &str,
+        severity: Severity,
+        message: &str,
+        details: serde_json::Value,
+    ) -> Event {
+        Event::new(
+            events.keys().next_back().map_or(1, |id| id + 1),
+            kind,
+            severity,
+            message,
+            details,
+            self.host.clone(),
+            self.clock.now().timestamp(),
+        )
     }
 
     /// Marks a new event as being handled by `who`.

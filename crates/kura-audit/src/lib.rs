@@ -6,7 +6,9 @@
 //!   [`Record`] in `audit-YYYYMMDD-N.jsonl` files. Every record carries the SHA-256 of the previous one, so
 //!   [`verify`] finds a flipped byte, a deleted, reordered or truncated record, and, given a stored
 //!   [`Checkpoint`] (see [`AuditLog::head`]), a log rewritten wholesale with a fresh chain.
-//! - [`EventStore`]: alerts and failures with a state (new → acknowledged → closed) and a delivery history.
+//! - [`Event`] and [`EventStore`]: alerts and failures with a state (new → acknowledged → closed) and a
+//!   delivery history; [`EventStore::alert`] and [`EventStore::alert_once`] raise (once per open subject)
+//!   and deliver in one call.
 //! - [`ChannelConfig`] and [`deliver`]: pushing an event to syslog, SMTP and webhooks, with bounded retries;
 //!   every failure is recorded in the event (and the audit log), and [`EventStore::deliver_pending`] retries.
 //!
@@ -33,6 +35,7 @@ mod actor;
 mod chain;
 mod channels;
 mod clock;
+mod event;
 mod events;
 mod log;
 mod query;
@@ -43,11 +46,11 @@ use std::path::PathBuf;
 pub use actor::current_actor;
 pub use chain::{Checkpoint, Entry, GENESIS_HASH, Outcome, Record};
 pub use channels::{
-    ChannelConfig, ChannelDelivery, DeliveryOptions, DeliveryReport, SyslogFormat, deliver,
-    deliver_with,
+    ChannelConfig, DeliveryOptions, DeliveryReport, SyslogFormat, deliver, deliver_with,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use events::{Event, EventState, EventStore, Handled, Severity};
+pub use event::{ChannelDelivery, Event, EventState, Handled, Severity};
+pub use events::{Alert, AlertChannels, EventStore};
 pub use log::{AuditLog, AuditOptions};
 pub use query::{Filter, query};
 pub use verify::{BadRecord, VerifyReport, verify};

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,36 @@ pub(crate) fn segments(dir: &Path) -> Result<Vec<Segment>> {
     }
     found.sort_by_key(|s| (s.date, s.n));
     Ok(found)
+}
+
+/// Reads `segments` line by line, in chain order: the one reader of `query` and `verify`.
+/// `on_line` gets the segment's index, the segment, the 1-based line number and the line with
+/// its newline (a torn last write has none); it stops the walk with `Break`.
+pub(crate) fn read_lines(
+    segments: &[Segment],
+    buffer: usize,
+    mut on_line: impl FnMut(usize, &Segment, u64, &[u8]) -> Result<ControlFlow<()>>,
+) -> Result<ControlFlow<()>> {
+    let mut buf = Vec::with_capacity(1024);
+    for (index, segment) in segments.iter().enumerate() {
+        let file = File::open(&segment.path).map_err(|e| Error::io("open", &segment.path, e))?;
+        let mut reader = BufReader::with_capacity(buffer, file);
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Error::io("read", &segment.path, e))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            if on_line(index, segment, line_no, &buf)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+    }
+    Ok(ControlFlow::Continue(()))
 }
 
 fn parse_segment_name(name: &str) -> Option<(u32, u32)> {

@@ -1,14 +1,13 @@
 //! Reading records back by time, actor and action.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::Record;
-use crate::log::segments;
+use crate::log::{read_lines, segments};
 use crate::{Error, Result};
 
 /// Which records [`query`] returns; every set field must match.
@@ -47,34 +46,23 @@ impl Filter {
 pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let segments = segments(dir)?;
-    let mut buf = Vec::new();
-    for (index, segment) in segments.iter().enumerate() {
-        let file = File::open(&segment.path).map_err(|e| Error::io("open", &segment.path, e))?;
-        let mut reader = BufReader::new(file);
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| Error::io("read", &segment.path, e))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            if buf.last() != Some(&b'\n') && index + 1 == segments.len() {
-                // A torn write at the very end: not a record yet (the next append repairs it).
-                break;
-            }
-            let record: Record = serde_json::from_slice(&buf).map_err(|e| Error::Corrupt {
-                file: segment.path.clone(),
-                line: line_no,
-                reason: format!("not a valid record: {e}"),
-            })?;
-            if filter.matches(&record) {
-                out.push(record);
-            }
+    let last = segments.len().saturating_sub(1);
+    // A `Break` only ends the walk at a torn last line.
+    let _ = read_lines(&segments, 8 * 1024, |index, segment, line_no, line| {
+        if line.last() != Some(&b'\n') && index == last {
+            // A torn write at the very end: not a record yet (the next append repairs it).
+            return Ok(ControlFlow::Break(()));
         }
-    }
+        let record: Record = serde_json::from_slice(line).map_err(|e| Error::Corrupt {
+            file: segment.path.clone(),
+            line: line_no,
+            reason: format!("not a valid record: {e}"),
+        })?;
+        if filter.matches(&record) {
+            out.push(record);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
     if let Some(limit) = filter.limit {
         let excess = out.len().saturating_sub(limit);
         out.drain(..excess);

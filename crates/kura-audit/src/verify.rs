@@ -1,16 +1,15 @@
 //! Walking the whole chain: every file, every line, every link, and the stored checkpoints.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::chain::{Checkpoint, GENESIS_HASH, check_line};
-use crate::log::{Segment, segments};
-use crate::{Error, Result};
+use crate::log::{Segment, read_lines, segments};
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,86 +82,84 @@ pub fn verify(dir: &Path, checkpoints: &[Checkpoint]) -> Result<VerifyReport> {
     let mut expected: u64 = 1;
     let mut prev = GENESIS_HASH.to_owned();
     let mut last_time: Option<Timestamp> = None;
-    let mut last_position = (dir.to_path_buf(), 0u64);
-    let mut buf = Vec::with_capacity(1024);
-    for (index, segment) in segments.iter().enumerate() {
-        report.files += 1;
-        let file = File::open(&segment.path).map_err(|e| Error::io("open", &segment.path, e))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| Error::io("read", &segment.path, e))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let bad = |reason: String| BadRecord {
-                seq: expected,
-                file: segment.path.clone(),
-                line: line_no,
-                reason,
-            };
-            if buf.last() != Some(&b'\n') {
-                report.first_bad = Some(bad(
-                    "the file ends in the middle of a record (an interrupted write, or the file was cut)"
-                        .to_owned(),
-                ));
-                return Ok(report);
-            }
-            let record = match check_line(&buf[..buf.len() - 1]) {
-                Ok(record) => record,
-                Err(reason) => {
-                    report.first_bad = Some(bad(reason));
-                    return Ok(report);
-                }
-            };
-            if record.seq != expected {
-                let later = seq_appears_later(&segments[index..], line_no, expected);
-                let reason = if record.seq > expected && !later {
-                    format!(
-                        "record {expected} is missing: found seq {} where {expected} was expected (deleted)",
-                        record.seq
-                    )
-                } else {
-                    format!(
-                        "records out of order: found seq {} where {expected} was expected",
-                        record.seq
-                    )
-                };
-                report.first_bad = Some(bad(reason));
-                return Ok(report);
-            }
-            if record.prev != prev {
-                report.first_bad = Some(bad(format!(
-                    "prev does not match the hash of record {}: a record before it was replaced",
-                    expected - 1
-                )));
-                return Ok(report);
-            }
-            for cp in wanted.get(&record.seq).into_iter().flatten() {
-                report.checkpoints_checked += 1;
-                if cp.hash != record.hash {
-                    report.first_bad = Some(bad(format!(
-                        "hash differs from the checkpoint taken at {}: the log was rewritten at or before this record",
-                        cp.time_utc
-                    )));
-                    return Ok(report);
-                }
-            }
-            if last_time.is_some_and(|t| record.time_utc < t) {
-                report.clock_warnings += 1;
-            }
-            last_time = Some(record.time_utc);
-            report.records += 1;
-            expected += 1;
-            report.head = Some(record.checkpoint());
-            prev = record.hash;
+    // Where the walk ended: (segment index, lines read in it).
+    let mut last_line = (0usize, 0u64);
+    let walked = read_lines(&segments, 256 * 1024, |index, segment, line_no, line| {
+        report.files = index as u64 + 1;
+        last_line = (index, line_no);
+        let bad = |reason: String| BadRecord {
+            seq: expected,
+            file: segment.path.clone(),
+            line: line_no,
+            reason,
+        };
+        if line.last() != Some(&b'\n') {
+            report.first_bad = Some(bad(
+                "the file ends in the middle of a record (an interrupted write, or the file was cut)"
+                    .to_owned(),
+            ));
+            return Ok(ControlFlow::Break(()));
         }
-        last_position = (segment.path.clone(), line_no);
+        let record = match check_line(&line[..line.len() - 1]) {
+            Ok(record) => record,
+            Err(reason) => {
+                report.first_bad = Some(bad(reason));
+                return Ok(ControlFlow::Break(()));
+            }
+        };
+        if record.seq != expected {
+            let later = seq_appears_later(&segments[index..], line_no, expected);
+            let reason = if record.seq > expected && !later {
+                format!(
+                    "record {expected} is missing: found seq {} where {expected} was expected (deleted)",
+                    record.seq
+                )
+            } else {
+                format!(
+                    "records out of order: found seq {} where {expected} was expected",
+                    record.seq
+                )
+            };
+            report.first_bad = Some(bad(reason));
+            return Ok(ControlFlow::Break(()));
+        }
+        if record.prev != prev {
+            report.first_bad = Some(bad(format!(
+                "prev does not match the hash of record {}: a record before it was replaced",
+                expected - 1
+            )));
+            return Ok(ControlFlow::Break(()));
+        }
+        for cp in wanted.get(&record.seq).into_iter().flatten() {
+            report.checkpoints_checked += 1;
+            if cp.hash != record.hash {
+                report.first_bad = Some(bad(format!(
+                    "hash differs from the checkpoint taken at {}: the log was rewritten at or before this record",
+                    cp.time_utc
+                )));
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        if last_time.is_some_and(|t| record.time_utc < t) {
+            report.clock_warnings += 1;
+        }
+        last_time = Some(record.time_utc);
+        report.records += 1;
+        expected += 1;
+        report.head = Some(record.checkpoint());
+        prev = record.hash;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if walked.is_break() {
+        return Ok(report);
     }
+    report.files = segments.len() as u64;
+    // The end of the last file (an empty last file ends at its line 0).
+    let last_position = match segments.last() {
+        Some(seg) if last_line.0 + 1 == segments.len() => (seg.path.clone(), last_line.1),
+        Some(seg) => (seg.path.clone(), 0),
+        None => (dir.to_path_buf(), 0),
+    };
 
     let last_seq = expected - 1;
     if let Some(cp) = wanted
@@ -192,15 +189,17 @@ fn seq_appears_later(segments: &[Segment], line_no: u64, seq: u64) -> bool {
     struct SeqOnly {
         seq: u64,
     }
-    segments.iter().enumerate().any(|(i, segment)| {
-        let Ok(file) = File::open(&segment.path) else {
-            return false;
-        };
-        let skip = if i == 0 { line_no } else { 0 };
-        BufReader::new(file)
-            .split(b'\n')
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-            .map_while(std::result::Result::ok)
-            .any(|line| serde_json::from_slice::<SeqOnly>(&line).is_ok_and(|r| r.seq == seq))
-    })
+    let mut found = false;
+    let _ = read_lines(segments, 8 * 1024, |index, _, n, line| {
+        if index == 0 && n <= line_no {
+            return Ok(ControlFlow::Continue(()));
+        }
+        found = serde_json::from_slice::<SeqOnly>(line).is_ok_and(|r| r.seq == seq);
+        Ok(if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    });
+    found
 }

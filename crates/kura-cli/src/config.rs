@@ -46,6 +46,16 @@ pub struct ReportSection {
     pub rpo_hours: Option<u32>,
 }
 
+impl FileConfig {
+    /// The retention policy: `[retention]`, else kura's default for medical records. Used by
+    /// `forget` without --keep-* flags and to choose the generations copied to disks and remotes.
+    pub fn retention_policy(&self) -> kura_engine::KeepPolicy {
+        self.retention
+            .clone()
+            .unwrap_or_else(kura_engine::KeepPolicy::hospital_default)
+    }
+}
+
 /// `[drill]`: restore drills.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,6 +183,122 @@ impl FileConfig {
     }
 }
 
+/// The configuration a run uses: kura.toml, the environment and the global flags, merged and
+/// checked once by [`Config::build`] (flags and environment win over the file). Flags of one
+/// command (backup paths, --keep-*) are merged through its methods, so that no command merges
+/// by hand. The file's own sections (`backup`, `detect`, `viewer`, `drill`, `channel`) are read
+/// through `Deref`.
+#[derive(Debug)]
+pub struct Config {
+    /// kura.toml as written (defaults when there is none).
+    pub file: FileConfig,
+    /// -r/--repo or KURA_REPOSITORY, else `repository`.
+    pub repository: Option<String>,
+    /// --password-file or KURA_PASSWORD_FILE.
+    pub password_file_flag: Option<PathBuf>,
+    /// Average upload limit to remotes and paced disks, KiB/s: --limit-upload, else the file.
+    pub limit_upload: Option<u64>,
+    /// Average download limit, KiB/s: --limit-download, else the file.
+    pub limit_download: Option<u64>,
+    /// kura's state directory, when one can be named (see [`state_dir`]).
+    state_dir: Option<PathBuf>,
+}
+
+impl std::ops::Deref for Config {
+    type Target = FileConfig;
+
+    fn deref(&self) -> &FileConfig {
+        &self.file
+    }
+}
+
+impl Config {
+    /// Load kura.toml (`--config`, else `./kura.toml`, else `/etc/kura/kura.toml`) and merge
+    /// the global flags and environment into it.
+    pub fn build(global: &crate::cli::GlobalArgs) -> Result<Config> {
+        let (file, _origin) = FileConfig::load(global.config.as_deref())?;
+        Ok(Self::merge(file, global))
+    }
+
+    fn merge(file: FileConfig, global: &crate::cli::GlobalArgs) -> Self {
+        Config {
+            repository: global.repo.clone().or_else(|| file.repository.clone()),
+            password_file_flag: global.password_file.clone(),
+            limit_upload: global.limit_upload.or(file.limit_upload),
+            limit_download: global.limit_download.or(file.limit_download),
+            state_dir: state_dir(&file).ok(),
+            file,
+        }
+    }
+
+    /// kura's state directory (audit log, events, registries).
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        match &self.state_dir {
+            Some(d) => Ok(d.clone()),
+            None => bail!("no state directory: set KURA_STATE_DIR or `state_dir` in kura.toml"),
+        }
+    }
+
+    /// The repository to open.
+    pub fn location(&self) -> Result<kura_engine::Location> {
+        let spec = self.repository.as_deref().context(
+            "no repository given: use -r/--repo, KURA_REPOSITORY or `repository` in kura.toml",
+        )?;
+        Ok(kura_engine::Location::parse_local(spec)?)
+    }
+
+    /// The repository password, in [`password`]'s order.
+    pub fn password(&self) -> Result<String> {
+        password(
+            self.password_file_flag.as_deref(),
+            self.file.password_file.as_deref(),
+        )
+    }
+
+    /// The file [`Config::password`] reads the password from (none when it comes from
+    /// KURA_PASSWORD or a prompt).
+    pub fn password_file_in_use(&self) -> Option<PathBuf> {
+        let from_env = std::env::var("KURA_PASSWORD").is_ok_and(|p| !p.is_empty());
+        match (&self.password_file_flag, from_env) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => None,
+            (None, false) => self.file.password_file.clone(),
+        }
+    }
+
+    /// The retention policy: the --keep-* flags when any is set, else the file's.
+    pub fn retention(&self, flags: &kura_engine::KeepPolicy) -> kura_engine::KeepPolicy {
+        if flags.is_set() {
+            flags.clone()
+        } else {
+            self.file.retention_policy()
+        }
+    }
+
+    /// The paths to back up or scan: those given, else `sources`.
+    pub fn sources(&self, given: &[PathBuf]) -> Vec<PathBuf> {
+        if given.is_empty() {
+            self.file.backup.sources.clone()
+        } else {
+            given.to_vec()
+        }
+    }
+
+    /// Exclude patterns: the file's, then those given.
+    pub fn excludes(&self, given: &[String]) -> Vec<String> {
+        let mut all = self.file.backup.excludes.clone();
+        all.extend(given.iter().cloned());
+        all
+    }
+
+    /// Snapshot tags: the file's, then those given.
+    pub fn tags(&self, given: &[String]) -> Vec<String> {
+        let mut all = self.file.backup.tags.clone();
+        all.extend(given.iter().cloned());
+        all
+    }
+}
+
 /// kura's state directory (audit log, events): `state_dir` in kura.toml, else $KURA_STATE_DIR,
 /// else systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/kura, else ~/.local/state/kura.
 pub fn state_dir(config: &FileConfig) -> Result<PathBuf> {
@@ -270,6 +396,55 @@ mod tests {
         assert!(text.contains("# [retention]"));
         let bare = FileConfig::parse(&written("/r", None, &[]), Path::new("k.toml")).unwrap();
         assert!(bare.password_file.is_none() && bare.backup.sources.is_empty());
+    }
+
+    fn global(args: &[&str]) -> crate::cli::GlobalArgs {
+        use clap::Parser;
+        let mut argv = vec!["kura"];
+        argv.extend_from_slice(args);
+        argv.push("snapshots");
+        crate::cli::Cli::try_parse_from(argv).unwrap().global
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_fills_the_rest() {
+        let file = FileConfig::parse(
+            "repository = \"/srv/file-repo\"\nlimit_upload = 100\nlimit_download = 200\n[retention]\ndaily = 3\n[backup]\nsources = [\"/srv/records\"]\nexcludes = [\"*.tmp\"]\ntags = [\"nightly\"]\n",
+            Path::new("kura.toml"),
+        )
+        .unwrap();
+        let cfg = Config::merge(
+            file,
+            &global(&["-r", "/srv/flag-repo", "--limit-upload", "5"]),
+        );
+        assert_eq!(cfg.repository.as_deref(), Some("/srv/flag-repo"));
+        assert_eq!((cfg.limit_upload, cfg.limit_download), (Some(5), Some(200)));
+        assert_eq!(
+            cfg.retention(&kura_engine::KeepPolicy::default()).daily,
+            Some(3)
+        );
+        let flags = kura_engine::KeepPolicy {
+            last: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(cfg.retention(&flags), flags);
+        assert_eq!(cfg.sources(&[]), vec![PathBuf::from("/srv/records")]);
+        assert_eq!(
+            cfg.sources(&[PathBuf::from("/x")]),
+            vec![PathBuf::from("/x")]
+        );
+        assert_eq!(cfg.excludes(&["*.bak".into()]), vec!["*.tmp", "*.bak"]);
+        assert_eq!(cfg.tags(&[]), vec!["nightly"]);
+        // The file's sections stay readable through the merged configuration.
+        assert_eq!(cfg.backup.sources.len(), 1);
+
+        let cfg = Config::merge(FileConfig::default(), &global(&[]));
+        assert_eq!(
+            cfg.retention(&kura_engine::KeepPolicy::default()),
+            kura_engine::KeepPolicy::hospital_default()
+        );
+        let err = cfg.location().unwrap_err().to_string();
+        assert!(err.contains("no repository given"), "{err}");
     }
 
     #[test]

@@ -9,18 +9,19 @@ use anyhow::{Context as _, Result};
 use kura_engine::{Location, LockMode, ProgressReporter, Repo};
 
 use crate::cli::GlobalArgs;
-use crate::config::{self, FileConfig};
+use crate::config::Config;
 
 pub struct Ctx {
     pub global: GlobalArgs,
-    pub config: FileConfig,
+    /// kura.toml, environment and global flags, merged once.
+    pub config: Config,
     /// Details the running command adds to its audit record.
     notes: RefCell<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
-        let (config, _origin) = FileConfig::load(global.config.as_deref())?;
+        let config = Config::build(&global)?;
         Ok(Ctx {
             global,
             config,
@@ -35,12 +36,19 @@ impl Ctx {
         }
     }
 
+    /// Add every field of a typed record (a struct) to this command's audit record.
+    pub fn note_record(&self, record: &impl serde::Serialize) {
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(record) {
+            self.notes.borrow_mut().extend(fields);
+        }
+    }
+
     pub fn take_notes(&self) -> serde_json::Value {
         serde_json::Value::Object(std::mem::take(&mut *self.notes.borrow_mut()))
     }
 
     pub fn state_dir(&self) -> Result<PathBuf> {
-        config::state_dir(&self.config)
+        self.config.state_dir()
     }
 
     pub fn audit_dir(&self) -> Result<PathBuf> {
@@ -67,13 +75,8 @@ impl Ctx {
         specs: &[String],
         force: bool,
     ) -> Result<Vec<String>> {
-        let policy = self
-            .config
-            .retention
-            .clone()
-            .unwrap_or_else(kura_engine::KeepPolicy::hospital_default);
         Ok(main
-            .select_for_copy(specs, &policy, force)?
+            .select_for_copy(specs, &self.config.retention_policy(), force)?
             .into_iter()
             .map(|s| s.id)
             .collect())
@@ -111,18 +114,21 @@ impl Ctx {
     }
 
     /// Raise an event unless one of the same kind about the same subject (`key`) is still open,
-    /// so that a daily check does not pile up duplicates.
+    /// so that a daily check does not pile up duplicates; deliver it like [`Ctx::raise`].
     pub fn raise_once(&self, kind: &str, key: &str, severity: kura_audit::Severity, message: &str) {
-        let open = self.events().and_then(|s| Ok(s.list(None)?)).map(|evs| {
-            evs.iter().any(|e| {
-                e.kind == kind
-                    && e.details["key"] == key
-                    && e.state != kura_audit::EventState::Closed
-            })
+        let result = self.events().and_then(|store| {
+            let log = self.audit_log().ok();
+            let alert = store.alert_once(
+                kind,
+                key,
+                severity,
+                message,
+                &self.alert_channels(log.as_ref()),
+            )?;
+            Ok(alert.and_then(|a| a.delivery))
         });
-        if !matches!(open, Ok(true)) {
-            self.raise(kind, severity, message, serde_json::json!({ "key": key }));
-        }
+        let details = serde_json::json!({ "key": key });
+        self.after_alert(kind, severity, message, details, result);
     }
 
     /// Raise an event and deliver it to the configured channels (bounded retries; failures are
@@ -135,79 +141,82 @@ impl Ctx {
         details: serde_json::Value,
     ) {
         let result = self.events().and_then(|store| {
-            let ev = store.raise(kind, severity, message, details.clone())?;
-            if !self.config.channels.is_empty() {
-                let log = self.audit_log().ok();
-                let report = store.deliver(
-                    ev.id,
-                    &self.config.channels,
-                    log.as_ref(),
-                    &kura_audit::DeliveryOptions::default(),
-                )?;
-                for failed in report.results.iter().filter(|r| !r.ok) {
+            let log = self.audit_log().ok();
+            let alert = store.alert(
+                kind,
+                severity,
+                message,
+                details.clone(),
+                &self.alert_channels(log.as_ref()),
+            )?;
+            Ok(alert.delivery)
+        });
+        self.after_alert(kind, severity, message, details, result);
+    }
+
+    fn alert_channels<'a>(
+        &'a self,
+        log: Option<&'a kura_audit::AuditLog>,
+    ) -> kura_audit::AlertChannels<'a> {
+        kura_audit::AlertChannels {
+            channels: &self.config.channels,
+            log,
+            options: kura_audit::DeliveryOptions::default(),
+        }
+    }
+
+    /// Report failed deliveries; when the event list itself is unusable (e.g. the state dir is
+    /// not writable), still tell the channels, which is all that can be done.
+    fn after_alert(
+        &self,
+        kind: &str,
+        severity: kura_audit::Severity,
+        message: &str,
+        details: serde_json::Value,
+        result: Result<Option<kura_audit::DeliveryReport>>,
+    ) {
+        match result {
+            Ok(report) => {
+                for failed in report.iter().flat_map(|r| r.failed()) {
                     eprintln!(
                         "kura: warning: alert {} not delivered to {}: {}",
-                        ev.id,
+                        report.as_ref().map_or(0, |r| r.event_id),
                         failed.channel,
                         failed.error.as_deref().unwrap_or("unknown error")
                     );
                 }
             }
-            Ok(())
-        });
-        if let Err(e) = result {
-            eprintln!(
-                "kura: warning: could not record event {kind}: {}",
-                crate::exit::one_line(&e)
-            );
-            // The event list is unusable (e.g. the state dir is not writable): still tell the
-            // channels, which is all that can be done.
-            if !self.config.channels.is_empty() {
-                let event = kura_audit::Event {
-                    id: 0,
-                    kind: kind.to_string(),
-                    severity,
-                    message: message.to_string(),
-                    details,
-                    host: rustix::system::uname()
-                        .nodename()
-                        .to_string_lossy()
-                        .into_owned(),
-                    time_utc: jiff::Timestamp::now(),
-                    state: kura_audit::EventState::New,
-                    acknowledged: None,
-                    closed: None,
-                    deliveries: Vec::new(),
-                };
-                let report = kura_audit::deliver(&self.config.channels, &event, None);
-                for failed in report.failed() {
-                    eprintln!(
-                        "kura: warning: alert {kind} not delivered to {}: {}",
-                        failed.channel,
-                        failed.error.as_deref().unwrap_or("unknown error")
-                    );
+            Err(e) => {
+                eprintln!(
+                    "kura: warning: could not record event {kind}: {}",
+                    crate::exit::one_line(&e)
+                );
+                if !self.config.channels.is_empty() {
+                    let event = kura_audit::Event::unrecorded(kind, severity, message, details);
+                    let report = kura_audit::deliver(&self.config.channels, &event, None);
+                    for failed in report.failed() {
+                        eprintln!(
+                            "kura: warning: alert {kind} not delivered to {}: {}",
+                            failed.channel,
+                            failed.error.as_deref().unwrap_or("unknown error")
+                        );
+                    }
                 }
             }
         }
     }
 
     pub fn location(&self) -> Result<Location> {
-        let spec = self
-            .global
-            .repo
-            .clone()
-            .or_else(|| self.config.repository.clone())
-            .context(
-                "no repository given: use -r/--repo, KURA_REPOSITORY or `repository` in kura.toml",
-            )?;
-        Ok(Location::parse_local(&spec)?)
+        self.config.location()
+    }
+
+    /// Average transfer limits in KiB/s (upload, download): the flags, else kura.toml.
+    pub fn limits(&self) -> (Option<u64>, Option<u64>) {
+        (self.config.limit_upload, self.config.limit_download)
     }
 
     pub fn password(&self) -> Result<String> {
-        config::password(
-            self.global.password_file.as_deref(),
-            self.config.password_file.as_deref(),
-        )
+        self.config.password()
     }
 
     /// Progress bars only on a terminal, and never with --json or -q.
@@ -225,11 +234,19 @@ impl Ctx {
         Ok(Repo::open(location, &password, mode, self.progress())?)
     }
 
+    /// The output layer for this run's --json and -q.
+    pub fn printer(&self) -> crate::output::Printer {
+        crate::output::Printer::new(self.global.json, self.global.quiet)
+    }
+
+    /// Print a command's typed result (JSON or text).
+    pub fn emit(&self, result: &impl crate::output::Render) -> Result<()> {
+        self.printer().emit(result)
+    }
+
     /// Human text goes to stderr-free stdout unless --json or -q.
     pub fn say(&self, text: impl AsRef<str>) {
-        if !self.global.json && !self.global.quiet {
-            println!("{}", text.as_ref());
-        }
+        self.printer().say(text);
     }
 }
 

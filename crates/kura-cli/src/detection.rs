@@ -13,7 +13,8 @@ use kura_detect::{
     VerdictDocument, VersionSource,
 };
 use kura_engine::{
-    ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, TreeEntry, Verdict,
+    ChangeKind, EntryKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, TreeEntry,
+    Verdict,
 };
 
 /// How much of a stored version is read to profile it (the sketch looks at the first MiB;
@@ -210,7 +211,7 @@ pub fn judge_backup(
     // compare with after all, they are read back and judged again, and those results dropped.
     let Profiled { kept, alone } = profiled;
     let mut ev = Evidence::default();
-    let is_file = |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == "file");
+    let is_file = |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == EntryKind::File);
     match &against.clean {
         Some(clean) => {
             // One index load for the diff and for reading both versions; only folders whose
@@ -236,7 +237,7 @@ pub fn judge_backup(
                     }
                     _ => {}
                 }
-                if let Some(e) = c.after.filter(|e| e.kind == "file") {
+                if let Some(e) = c.after.filter(|e| e.kind == EntryKind::File) {
                     now.entries.insert(e.path.clone(), e);
                 }
             }
@@ -251,7 +252,7 @@ pub fn judge_backup(
             // the profiles were kept): every file of the new snapshot is judged on its own.
             let reader = repo.reader(&snap.id)?;
             reader.walk("", |e| {
-                if e.kind == "file" {
+                if e.kind == EntryKind::File {
                     ev.added(e.path, e.size);
                 }
                 Ok(())

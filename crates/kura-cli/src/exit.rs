@@ -59,6 +59,12 @@ fn code_of_error(err: &anyhow::Error) -> Code {
                 EngineError::RepositoryNotFound { .. } => Code::NoRepository,
                 EngineError::WrongPassword { .. } => Code::WrongPassword,
                 EngineError::Busy { .. } => Code::Busy,
+                // Refusals the operator resolves (name a clean snapshot or pass --force; give a
+                // policy that keeps something): the documented status 1, told apart here.
+                EngineError::NotClean { .. }
+                | EngineError::NothingToCopy
+                | EngineError::NoRetentionRule
+                | EngineError::PolicyRemovesEverything => Code::Error,
                 _ => Code::Error,
             };
         }
@@ -129,6 +135,20 @@ mod tests {
         });
         assert_eq!(code_of_error(&e), Code::Busy);
         assert_eq!(code_of_error(&anyhow::anyhow!("other")), Code::Error);
+    }
+
+    #[test]
+    fn refusals_keep_status_one_and_name_their_remedy() {
+        let not_clean = EngineError::NotClean {
+            snapshot: "1a2b3c4d".into(),
+            verdict: kura_engine::Verdict::Suspicious,
+        };
+        assert!(not_clean.to_string().contains("--force"));
+        let everything = EngineError::PolicyRemovesEverything;
+        assert!(!everything.to_string().contains("--force"));
+        for e in [not_clean, everything, EngineError::NoRetentionRule] {
+            assert_eq!(code_of_error(&anyhow::Error::new(e)), Code::Error);
+        }
     }
 
     #[test]

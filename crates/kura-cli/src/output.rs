@@ -1,7 +1,54 @@
-//! Output helpers: one JSON document on stdout with --json, else human text.
+//! The output layer: a command returns a typed result ([`Render`]), printed here as one JSON
+//! document on stdout with --json, else as text for people.
 
 use anyhow::Result;
 use serde::Serialize;
+
+/// Where results go, by the global flags: JSON, or text (summaries left out with -q).
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    json: bool,
+    quiet: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Printer { json, quiet }
+    }
+
+    /// A line of the result itself (a table row, a list entry): printed in text mode even
+    /// with -q, since it is what was asked for.
+    pub fn line(&self, text: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// A summary line for people, left out with -q.
+    pub fn say(&self, text: impl AsRef<str>) {
+        if !self.json && !self.quiet {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// Print a command's result: as JSON with --json, else its text.
+    pub fn emit(&self, result: &impl Render) -> Result<()> {
+        if self.json {
+            json(result)
+        } else {
+            result.text(self);
+            Ok(())
+        }
+    }
+}
+
+/// A command's typed result. Its `Serialize` form is the `--json` document (field order as
+/// declared: results that replaced `json!` maps declare their fields alphabetically, as those
+/// maps printed them); `text` writes the same result for people.
+pub trait Render: Serialize {
+    /// Write the result for people through `p` (warnings and errors go to stderr).
+    fn text(&self, p: &Printer);
+}
 
 /// Print `value` as one JSON document.
 pub fn json<T: Serialize>(value: &T) -> Result<()> {

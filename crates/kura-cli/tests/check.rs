@@ -70,15 +70,8 @@ fn killed_backup_leaves_a_valid_repository_and_next_backup_works() {
     let env = Env::new();
     env.init();
     // Incompressible data large enough that the backup is still running when killed.
-    let mut seed = 0x1234_5678_u64;
     for i in 0..12 {
-        let mut data = vec![0u8; 16 << 20];
-        for chunk in data.chunks_mut(8) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            chunk.copy_from_slice(&seed.to_le_bytes()[..chunk.len()]);
-        }
+        let data = kura_testkit::noise::incompressible(0x1234_5678 + i, 16 << 20);
         env.write(&format!("big/f{i}.bin"), &data);
     }
     let src = env.path("big");

@@ -61,14 +61,7 @@ fn hospital_like_tree(env: &Env) -> std::path::PathBuf {
     )
     .unwrap();
     // A 200 MB file (deterministic, incompressible).
-    let mut big = vec![0u8; 200 << 20];
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    for chunk in big.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
+    let big = kura_testkit::noise::incompressible(1, 200 << 20);
     env.write("src/dicom/large-study.bin", &big);
     src
 }

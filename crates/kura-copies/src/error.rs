@@ -176,6 +176,57 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The repository engine failed while copying, opening or checking a copy.
+    #[error("{context}: {source}")]
+    Engine {
+        /// What kura was doing, naming the copy and what to do.
+        context: String,
+        /// The engine's error (its kind decides the exit code).
+        #[source]
+        source: kura_engine::Error,
+    },
+
+    /// A step failed for a reason that needs its own explanation.
+    #[error("{context}: {source}")]
+    Wrapped {
+        /// What it means for the operator.
+        context: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// Listing a copy's objects failed.
+    #[error("listing the bucket: {message}")]
+    Listing {
+        /// The storage layer's message.
+        message: String,
+    },
+
+    /// A remote name is not in the registry.
+    #[error("no remote named {name:?}: add it with `kura remote add`")]
+    UnknownRemote {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A remote name is taken.
+    #[error("a remote named {name:?} exists already")]
+    RemoteExists {
+        /// The name.
+        name: String,
+    },
+
+    /// The remote registry cannot be parsed.
+    #[error("remote registry {} is damaged: {source}", path.display())]
+    RemoteRegistryDamaged {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// A JSON state file is corrupt.
     #[error("cannot parse {path}: {source}; restore it from a backup or re-register the disks")]
     Json {
@@ -185,4 +236,13 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl Error {
+    pub(crate) fn engine(context: impl Into<String>, source: kura_engine::Error) -> Self {
+        Error::Engine {
+            context: context.into(),
+            source,
+        }
+    }
 }

@@ -1,14 +1,17 @@
 //! kura-copies: the copies an attacker cannot reach.
 //!
-//! Owns three things:
+//! Owns:
 //! - [`media`]: the registry of offline disks (identity files, exports, overdue rotation);
+//! - [`disk`]: a disk's repository, and [`export_to_disk`] (copy, read back, record);
+//! - [`remote`]: the registry of remotes over their backend kinds, and push, verify and lock
+//!   extension ([`push_to_remote`], [`verify_remote`], [`extend_locks`]);
 //! - [`s3`]: [`S3LockStore`], kura-engine's `ObjectStore` on an S3 bucket with Object Lock in
 //!   COMPLIANCE mode (per-object retain-until dates, read back after every upload, never
 //!   deleting a locked object), with its own tokio runtime;
 //! - [`status`]: the 3-2-1-1-0 rule as a pure function.
 //!
-//! It must not: open repositories or copy snapshots (kura-engine does that through the
-//! `ObjectStore` seam), take credentials from anything but the standard AWS environment and
+//! It must not: touch repository formats itself (it opens, copies and checks repositories only
+//! through kura-engine and its `ObjectStore` seam), take credentials from anything but the standard AWS environment and
 //! profile files, or draw on the terminal.
 //!
 //! ```
@@ -20,7 +23,6 @@
 //!     name: "local".into(),
 //!     kind: CopyKind::Local,
 //!     offsite: false,
-//!     offline_or_immutable: false,
 //!     last_copy: Some(now),
 //!     last_verification: Some(Verification { at: now, errors: 0 }),
 //! };
@@ -28,15 +30,22 @@
 //! assert_eq!(report.level, Level::Red); // nothing off-site, nothing offline or immutable
 //! ```
 
+pub mod disk;
 mod error;
 pub mod media;
+pub mod remote;
 pub mod s3;
 pub mod status;
 
+pub use disk::{ExportOptions, ExportReport, disk_repo, export_to_disk, prepare_disk_repo};
 pub use error::{Error, Result};
 pub use media::{DiskRecord, DiskStatus, MediaRegistry, write_atomic};
+pub use remote::{
+    PushReport, RemoteAccess, RemoteKind, RemoteRecord, RemoteRegistry, RemoteVerifyReport,
+    extend_locks, open_remote_repo, prepare_remote_repo, push_to_remote, verify_remote,
+};
 pub use s3::{ObjectLock, RetentionPolicy, S3LockStore, S3Options, VerifyProblem, VerifyReport};
 pub use status::{
-    CopiesState, CopyKind, CopyState, DrillLine, DrillState, Level, StatusReport, evaluate,
-    judge_drills,
+    CheckRecord, CopiesState, CopyKind, CopyState, DrillLine, DrillState, Level, StatusReport,
+    evaluate, judge_drills,
 };

@@ -26,6 +26,50 @@ pub enum CopyKind {
     Disk,
     /// An S3 bucket with Object Lock.
     S3,
+    /// A remote server without immutability (SFTP, rest-server): off-site, but whoever holds
+    /// its credentials can change it. kura has no such backend yet; the rules are ready for one.
+    Sftp,
+}
+
+impl CopyKind {
+    /// Whether a copy of this kind is out of an attacker's reach: disconnected (an offline
+    /// disk, stored away between exports) or immutable (Object Lock in COMPLIANCE mode). This is
+    /// what the "1 offline/immutable" rule counts, so it is decided by the kind, never by the
+    /// caller.
+    pub fn offline_or_immutable(self) -> bool {
+        match self {
+            CopyKind::Disk | CopyKind::S3 => true,
+            CopyKind::Local | CopyKind::Sftp => false,
+        }
+    }
+}
+
+/// What `kura check` writes into the details of its audit record, and `kura status` reads
+/// back as the main repository's last verification: the contract between the two commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// Whether every pack was read and verified (`check --read-data`).
+    pub read_data: bool,
+    /// The errors found.
+    pub errors: Vec<String>,
+}
+
+impl CheckRecord {
+    /// The audit action of the record.
+    pub const ACTION: &'static str = "check";
+
+    /// The record in an audit entry's details (which may hold more keys), if it is one.
+    pub fn from_details(details: &serde_json::Value) -> Option<CheckRecord> {
+        serde_json::from_value(details.clone()).ok()
+    }
+
+    /// The verification this check counts as, made at `at`: only a full read of the data is.
+    pub fn verification(&self, at: Timestamp) -> Option<Verification> {
+        self.read_data.then_some(Verification {
+            at,
+            errors: self.errors.len() as u64,
+        })
+    }
 }
 
 /// The last verification of a copy.
@@ -46,8 +90,6 @@ pub struct CopyState {
     pub kind: CopyKind,
     /// Kept in another building or site.
     pub offsite: bool,
-    /// Unreachable for an attacker: disconnected (offline disk) or immutable (Object Lock).
-    pub offline_or_immutable: bool,
     /// The last successful copy (or backup, for the local repository).
     pub last_copy: Option<Timestamp>,
     /// The last verification.
@@ -133,7 +175,7 @@ fn age_days(now: Timestamp, then: Timestamp) -> i64 {
 fn copy_line(c: &CopyState, now: Timestamp, opts: &StatusOptions) -> CopyLine {
     let limit = i64::from(match c.kind {
         CopyKind::Disk => opts.disk_overdue_days,
-        CopyKind::Local | CopyKind::S3 => opts.max_copy_age_days,
+        CopyKind::Local | CopyKind::S3 | CopyKind::Sftp => opts.max_copy_age_days,
     });
     let copy_age = c.last_copy.map(|t| age_days(now, t));
     let verification_age = c.last_verification.as_ref().map(|v| age_days(now, v.at));
@@ -361,7 +403,7 @@ pub fn evaluate(state: &CopiesState, now: Timestamp, opts: &StatusOptions) -> St
     rules.push(at_least_one(
         "1 offline/immutable",
         &counted,
-        |c| c.offline_or_immutable,
+        |c| c.kind.offline_or_immutable(),
         "no copy is offline or immutable; ransomware can reach every copy",
         "offline or immutable",
     ));
@@ -442,7 +484,6 @@ mod tests {
         name: &str,
         kind: CopyKind,
         offsite: bool,
-        safe: bool,
         copied: i64,
         verified: Option<(i64, u64)>,
     ) -> CopyState {
@@ -450,7 +491,6 @@ mod tests {
             name: name.into(),
             kind,
             offsite,
-            offline_or_immutable: safe,
             last_copy: Some(t(copied)),
             last_verification: verified.map(|(d, errors)| Verification { at: t(d), errors }),
         }
@@ -459,9 +499,9 @@ mod tests {
     fn full() -> CopiesState {
         CopiesState {
             copies: vec![
-                copy("local", CopyKind::Local, false, false, 10, Some((10, 0))),
-                copy("disk-a", CopyKind::Disk, true, true, 8, Some((8, 0))),
-                copy("s3:kura", CopyKind::S3, true, true, 10, Some((9, 0))),
+                copy("local", CopyKind::Local, false, 10, Some((10, 0))),
+                copy("disk-a", CopyKind::Disk, true, 8, Some((8, 0))),
+                copy("s3:kura", CopyKind::S3, true, 10, Some((9, 0))),
             ],
         }
     }
@@ -472,6 +512,56 @@ mod tests {
         assert_eq!(r.level, Level::Green, "{r:#?}");
         assert!(r.warnings.is_empty());
         assert_eq!(r.rules.len(), 5);
+    }
+
+    #[test]
+    fn a_mutable_remote_does_not_satisfy_offline_or_immutable() {
+        // Local plus an off-site remote that is not immutable: off-site is green, but nothing
+        // is out of an attacker's reach, so the status must stay red.
+        let s = CopiesState {
+            copies: vec![
+                copy("local", CopyKind::Local, false, 10, Some((10, 0))),
+                copy("sftp:offsite", CopyKind::Sftp, true, 10, Some((10, 0))),
+            ],
+        };
+        let r = evaluate(&s, t(10), &StatusOptions::default());
+        let lv = |rule: &str| r.rules.iter().find(|l| l.rule == rule).unwrap().level;
+        assert_eq!(lv("1 off-site"), Level::Green);
+        assert_eq!(lv("1 offline/immutable"), Level::Red);
+        assert_eq!(r.level, Level::Red);
+        assert!(!CopyKind::Sftp.offline_or_immutable());
+        assert!(CopyKind::S3.offline_or_immutable() && CopyKind::Disk.offline_or_immutable());
+        assert!(!CopyKind::Local.offline_or_immutable());
+    }
+
+    #[test]
+    fn check_records_are_read_back_from_audit_details() {
+        let details = serde_json::json!({
+            "read_data": true,
+            "errors": ["pack 1a2b: hash mismatch"],
+            "status": "failed",
+        });
+        let rec = CheckRecord::from_details(&details).unwrap();
+        assert_eq!(rec.errors.len(), 1);
+        assert_eq!(
+            rec.verification(t(3)),
+            Some(Verification {
+                at: t(3),
+                errors: 1
+            })
+        );
+        let structure_only = CheckRecord {
+            read_data: false,
+            errors: vec![],
+        };
+        assert_eq!(structure_only.verification(t(3)), None);
+        // What check writes is what status reads.
+        let written = serde_json::to_value(&rec).unwrap();
+        assert_eq!(CheckRecord::from_details(&written), Some(rec));
+        assert_eq!(
+            CheckRecord::from_details(&serde_json::json!({"x": 1})),
+            None
+        );
     }
 
     #[test]

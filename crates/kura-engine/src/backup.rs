@@ -270,9 +270,7 @@ impl Repo {
         observer: Arc<dyn FileObserver>,
     ) -> Result<BackupReport> {
         if req.paths.is_empty() {
-            return Err(Error::Invalid(
-                "nothing to back up: give at least one path (or `sources` in kura.toml)".into(),
-            ));
+            return Err(Error::NoSources);
         }
         let paths = req
             .paths
@@ -311,7 +309,7 @@ impl Repo {
         if let Some(t) = req.time {
             // rustic_core re-exports its own jiff; cross over by Unix time.
             let t = rustic_core::jiff::Timestamp::new(t.as_second(), t.subsec_nanosecond())
-                .map_err(|e| Error::Invalid(format!("backup time {t} is out of range: {e}")))?;
+                .map_err(|e| Error::BadValue(format!("backup time {t} is out of range: {e}")))?;
             snap_opts = snap_opts.time(t.to_zoned(rustic_core::jiff::tz::TimeZone::system()));
         }
         let mut tags: Vec<String> = req.tags.clone();

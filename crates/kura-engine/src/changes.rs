@@ -13,7 +13,9 @@ use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{DataId, IndexedFullStatus, LsOptions, Repository, TreeId};
 
 use crate::error::{Error, Result, RusticContext};
-use crate::ops::{Change, ChangeKind, SnapshotReader, TreeEntry, entry_of, merge_diff};
+use crate::reader::{
+    Change, ChangeKind, EntryKind, SnapshotReader, TreeEntry, entry_of, merge_diff,
+};
 use crate::snapshots::info_of;
 
 /// The changes from one snapshot to another (no unchanged paths), with the unchanged files
@@ -53,7 +55,7 @@ impl SnapshotReader<'_> {
         let changed = changes
             .iter()
             .filter(|c| c.change != ChangeKind::Removed)
-            .filter(|c| c.after.as_ref().is_some_and(|e| e.kind != "dir"))
+            .filter(|c| c.after.as_ref().is_some_and(|e| e.kind != EntryKind::Dir))
             .count() as u64;
         Ok(ChangeSet {
             changes,
@@ -66,7 +68,7 @@ impl SnapshotReader<'_> {
         let unchanged_files = all
             .iter()
             .filter(|c| c.change == ChangeKind::Unchanged)
-            .filter(|c| c.after.as_ref().is_some_and(|e| e.kind == "file"))
+            .filter(|c| c.after.as_ref().is_some_and(|e| e.kind == EntryKind::File))
             .count() as u64;
         Ok(ChangeSet {
             changes: all
@@ -80,8 +82,11 @@ impl SnapshotReader<'_> {
     /// Up to `max` bytes of the file `entry` describes (an entry of this repository's
     /// snapshots, e.g. from [`SnapshotReader::changes_to`]), read by its data blob ids.
     pub fn read_entry(&self, entry: &TreeEntry, max: u64) -> Result<Vec<u8>> {
-        if entry.kind != "file" {
-            return Err(Error::Invalid(format!("{} is not a file", entry.path)));
+        if entry.kind != EntryKind::File {
+            return Err(Error::NotAFile {
+                snapshot: self.snap.id.to_hex().to_string(),
+                path: entry.path.clone(),
+            });
         }
         let ids = entry
             .content_key
@@ -91,7 +96,13 @@ impl SnapshotReader<'_> {
                 std::str::from_utf8(hex)
                     .ok()
                     .and_then(|h| h.parse::<DataId>().ok())
-                    .ok_or_else(|| Error::Invalid(format!("{}: bad content id", entry.path)))
+                    .ok_or_else(|| {
+                        Error::BadValue(format!(
+                            "{}: content id {hex:?} is not hex",
+                            entry.path,
+                            hex = String::from_utf8_lossy(hex)
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut node = Node::new_node(
@@ -104,8 +115,9 @@ impl SnapshotReader<'_> {
         );
         node.content = Some(ids);
         let repo = self.repo()?;
-        let len = usize::try_from(entry.size.min(max))
-            .map_err(|_| Error::Invalid(format!("{} is too large to read", entry.path)))?;
+        let len = usize::try_from(entry.size.min(max)).map_err(|_| Error::TooLarge {
+            path: entry.path.clone(),
+        })?;
         let file = repo
             .open_file(&node)
             .ctx("opening a file in the snapshot")?;

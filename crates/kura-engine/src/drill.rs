@@ -87,7 +87,7 @@ impl Repo {
     /// restic's `check --read-data-subset part/of`: running parts 1..=of in turn reads every pack.
     pub fn read_pack_part(&self, part: u32, of: u32) -> Result<PackReadReport> {
         if of == 0 || part == 0 || part > of {
-            return Err(Error::Invalid(format!(
+            return Err(Error::BadValue(format!(
                 "pack part {part}/{of} is not valid: use 1..=n of n"
             )));
         }
@@ -151,11 +151,10 @@ fn drill_indexed(
     let root = repo
         .node_from_snapshot_and_path(snap, "")
         .ctx("reading the snapshot's root tree")?;
-    let target_str = target.to_str().ok_or_else(|| {
-        Error::Invalid(format!(
-            "drill target {} is not valid UTF-8",
-            target.display()
-        ))
+    let target_str = target.to_str().ok_or_else(|| Error::BadTarget {
+        what: "drill target",
+        path: target.to_path_buf(),
+        problem: "not valid UTF-8",
     })?;
     let dest = LocalDestination::new(
         &format!("{}/", target_str.trim_end_matches('/')),

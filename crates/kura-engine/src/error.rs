@@ -68,9 +68,65 @@ pub enum Error {
         /// What failed.
         cause: String,
     },
-    /// The request is not valid (bad policy, bad option).
+    /// `forget` was given no keep-* rule at all.
+    #[error(
+        "no retention rule given: set at least one --keep-* option (or [retention] in kura.toml)"
+    )]
+    NoRetentionRule,
+    /// The retention policy by itself keeps no snapshot (e.g. `--keep-last 0`).
+    #[error("the retention policy would remove every snapshot; nothing was removed")]
+    PolicyRemovesEverything,
+    /// A snapshot chosen for a copy is not judged clean, and the copy was not forced.
+    #[error(
+        "snapshot {snapshot} is {verdict}, not clean: it is not copied over clean generations (use --force to copy it anyway)"
+    )]
+    NotClean {
+        /// The snapshot's short id.
+        snapshot: String,
+        /// Its verdict.
+        verdict: crate::Verdict,
+    },
+    /// Nothing qualifies for a copy (no clean generation kept by the policy).
+    #[error(
+        "no clean generation to copy: run `kura backup` first, or name snapshots with --snapshot"
+    )]
+    NothingToCopy,
+    /// A backup was asked for with no source path.
+    #[error("nothing to back up: give at least one path (or `sources` in kura.toml)")]
+    NoSources,
+    /// A path in a snapshot is not a regular file (read asks for one).
+    #[error("{path} in snapshot {snapshot} is not a file")]
+    NotAFile {
+        /// The snapshot id.
+        snapshot: String,
+        /// The path inside it.
+        path: String,
+    },
+    /// A file in a snapshot is too large to be read into memory on this machine.
+    #[error("{path} is too large to read")]
+    TooLarge {
+        /// The path inside the snapshot.
+        path: String,
+    },
+    /// A restore or drill target cannot be used.
+    #[error("{what} {} is {problem}", path.display())]
+    BadTarget {
+        /// `restore target`, `drill target` or `repository path`.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it, and what to give instead.
+        problem: &'static str,
+    },
+    /// A repository location cannot be parsed.
     #[error("{0}")]
-    Invalid(String),
+    BadLocation(String),
+    /// A value given to the engine is out of its range or unknown (verdict name, tag, time, part).
+    #[error("{0}")]
+    BadValue(String),
+    /// The repository handle was consumed by an earlier failure; the `Repo` must be reopened.
+    #[error("{0}")]
+    HandleLost(&'static str),
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {

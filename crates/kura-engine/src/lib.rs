@@ -21,29 +21,29 @@
 mod backend;
 mod backup;
 mod changes;
+mod check;
+mod copy;
 mod drill;
 mod error;
-mod ops;
+mod forget;
 mod progress;
+mod reader;
 mod repo;
+mod restore;
 mod snapshots;
 pub mod store;
 mod throttle;
 
 pub use backup::{BackupReport, BackupRequest, FileObserver, FileSink, NoObserver, Unreadable};
 pub use changes::ChangeSet;
+pub use check::CheckReport;
 pub use drill::{DamagedFile, DrillRestoreReport, PackReadReport};
 pub use error::{Error, Result};
-pub use ops::{
-    Change, ChangeKind, CheckReport, ForgetDecision, ForgetReport, KeepPolicy, Overwrite,
-    RestoreOptions, RestoreReport, SnapshotReader, TreeEntry,
-};
+pub use forget::{ForgetDecision, ForgetReport, KeepPolicy};
 pub use progress::{NoProgress, ProgressKind, ProgressReporter, ProgressTask, no_progress};
+pub use reader::{Change, ChangeKind, EntryKind, SnapshotReader, TreeEntry};
 pub use repo::{Encryption, Location, LockMode, Repo, RepoLock};
+pub use restore::{Overwrite, RestoreOptions, RestoreReport};
 pub use snapshots::{LEGAL_HOLD_TAG, SnapshotCounts, SnapshotInfo, VERDICT_TAG_PREFIX, Verdict};
 pub use store::{ObjectKind, ObjectStore, StoreError, StoreResult};
 pub use throttle::{Pacer, Throttled};
-
-/// Tell rustic_core's `log` output where to go is the binary's business; this names its target
-/// prefix so the binary can filter it.
-pub const LIBRARY_LOG_TARGET: &str = "rustic_core";

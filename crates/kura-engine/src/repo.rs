@@ -55,7 +55,7 @@ impl Location {
     pub fn parse_local(spec: &str) -> Result<Location> {
         let path = spec.strip_prefix("local:").unwrap_or(spec);
         if path.is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::BadLocation(
                 "empty repository location: give -r/--repo or KURA_REPOSITORY".into(),
             ));
         }
@@ -63,7 +63,7 @@ impl Location {
             && !scheme.contains('/')
             && scheme.len() > 1
         {
-            return Err(Error::Invalid(format!(
+            return Err(Error::BadLocation(format!(
                 "repository scheme {scheme:?} is not handled here: use a local path, or `kura remote` for S3"
             )));
         }
@@ -98,11 +98,10 @@ impl Location {
     fn backends(&self) -> Result<RepositoryBackends> {
         let be: Arc<dyn rustic_core::WriteBackend> = match self {
             Location::Local(path) => {
-                let s = path.to_str().ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "repository path {} is not valid UTF-8",
-                        path.display()
-                    ))
+                let s = path.to_str().ok_or_else(|| Error::BadTarget {
+                    what: "repository path",
+                    path: path.clone(),
+                    problem: "not valid UTF-8",
                 })?;
                 Arc::new(
                     rustic_backend::local::LocalBackend::new(s, Vec::<(String, String)>::new())
@@ -367,15 +366,15 @@ impl Repo {
     }
 
     pub(crate) fn open_repo(&self) -> Result<&Repository<OpenStatus>> {
-        self.repo.as_ref().ok_or_else(|| {
-            Error::Invalid("repository handle was lost after an earlier error".into())
-        })
+        self.repo.as_ref().ok_or(Error::HandleLost(
+            "repository handle was lost after an earlier error",
+        ))
     }
 
     pub(crate) fn take(&mut self) -> Result<Repository<OpenStatus>> {
-        self.repo.take().ok_or_else(|| {
-            Error::Invalid("repository handle was lost after an earlier error".into())
-        })
+        self.repo.take().ok_or(Error::HandleLost(
+            "repository handle was lost after an earlier error",
+        ))
     }
 }
 

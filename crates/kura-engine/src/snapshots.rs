@@ -62,7 +62,7 @@ impl FromStr for Verdict {
             "suspicious" => Ok(Verdict::Suspicious),
             "pending" => Ok(Verdict::Pending),
             "unknown" => Ok(Verdict::Unknown),
-            other => Err(Error::Invalid(format!(
+            other => Err(Error::BadValue(format!(
                 "unknown verdict {other:?}: use clean or suspicious"
             ))),
         }
@@ -277,11 +277,9 @@ impl Repo {
             .find(|s| {
                 s.id != old.id && s.time == old.time && s.tree == old.tree && s.tags == wanted_tags
             })
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "updated snapshot of {} not found after saving",
-                    old.id
-                ))
+            .ok_or_else(|| Error::Repository {
+                context: format!("updating the tags of snapshot {}", old.id),
+                message: "the updated snapshot was not found after saving".into(),
             })?;
         repo.delete_snapshots(&[old.id])
             .ctx("removing the replaced snapshot file")?;
@@ -290,5 +288,5 @@ impl Repo {
 }
 
 fn string_list(s: &str) -> Result<StringList> {
-    StringList::from_str(s).map_err(|e| Error::Invalid(format!("bad tag {s:?}: {e}")))
+    StringList::from_str(s).map_err(|e| Error::BadValue(format!("bad tag {s:?}: {e}")))
 }

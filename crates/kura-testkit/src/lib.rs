@@ -2,6 +2,7 @@
 //! dev-dependency; all data is generated from a seed, never downloaded.
 
 pub mod browser;
+pub mod noise;
 pub mod ssmix;
 pub mod store;
 pub mod tools;

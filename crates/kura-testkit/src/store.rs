@@ -92,16 +92,8 @@ impl ObjectStore for MemoryStore {
 
 /// Deterministic test content: `len` bytes derived from `seed` (no RNG needed, stable forever).
 pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            // xorshift64
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let mut rng = crate::noise::XorShift64::new(seed);
+    (0..len).map(|_| (rng.next_u64() >> 24) as u8).collect()
 }
 
 /// A 64-hex-digit id derived from `seed`, like restic's SHA-256 ids.

@@ -20,7 +20,7 @@ const LOCK_TIME: Duration = Duration::from_secs(15 * 60);
 /// Bound on stored sessions so a flood of logins cannot grow memory without limit.
 const MAX_SESSIONS: usize = 10_000;
 
-/// Hashes a password with argon2id and a random salt, in PHC string form, for `kura serve --add-user`.
+/// Hashes a password with argon2id and a random salt, in PHC string form, for `kura serve --hash-password`.
 pub fn hash_password(pw: &str) -> Result<String, Error> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

@@ -135,7 +135,7 @@ impl Default for ServeOptions {
 #[non_exhaustive]
 pub enum Error {
     #[error(
-        "refusing to listen on {0} without login: add a viewer user (kura serve --add-user) or listen on 127.0.0.1"
+        "refusing to listen on {0} without login: add a viewer user (a [[viewer.user]] in kura.toml with a hash from `kura serve --hash-password`) or listen on 127.0.0.1"
     )]
     InsecureListen(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
@@ -248,7 +248,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, Error::InsecureListen(_)));
-        assert!(err.to_string().contains("--add-user"));
+        assert!(err.to_string().contains("--hash-password"));
     }
 
     #[test]

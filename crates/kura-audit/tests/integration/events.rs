@@ -133,3 +133,70 @@ fn a_damaged_journal_line_is_an_error_naming_it() {
     let err = store.list(None).unwrap_err();
     assert!(err.to_string().contains("events.jsonl line 2"), "{err}");
 }
+
+#[test]
+fn raise_once_keeps_one_open_event_per_subject_until_it_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open_with(dir.path(), clock_at(1, 10)).unwrap();
+    let to = kura_audit::AlertChannels::default();
+    let first = store
+        .alert_once(
+            "rotation_overdue",
+            "disk-a",
+            Severity::Warning,
+            "disk-a overdue",
+            &to,
+        )
+        .unwrap()
+        .expect("first is raised");
+    assert_eq!(first.event.details["key"], "disk-a");
+    // No channels configured: recorded, nothing delivered.
+    assert!(first.delivery.is_none());
+    // Same subject while open (also once acknowledged): nothing new.
+    let again = store
+        .raise_once("rotation_overdue", "disk-a", Severity::Warning, "again")
+        .unwrap();
+    assert!(again.is_none());
+    store.ack(first.event.id, "alice").unwrap();
+    assert!(
+        store
+            .raise_once("rotation_overdue", "disk-a", Severity::Warning, "again")
+            .unwrap()
+            .is_none()
+    );
+    // Another subject, or another kind about the same subject: raised.
+    assert!(
+        store
+            .raise_once("rotation_overdue", "disk-b", Severity::Warning, "b")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .raise_once("verify_failed", "disk-a", Severity::Critical, "c")
+            .unwrap()
+            .is_some()
+    );
+    // Closed: the next occurrence is a new event.
+    store.close(first.event.id, "alice").unwrap();
+    let reopened = store
+        .raise_once("rotation_overdue", "disk-a", Severity::Warning, "again")
+        .unwrap()
+        .expect("raised after close");
+    assert_ne!(reopened.id, first.event.id);
+    assert_eq!(store.list(None).unwrap().len(), 4);
+}
+
+#[test]
+fn an_unrecorded_event_still_names_its_kind_and_host() {
+    let ev = kura_audit::Event::unrecorded(
+        "audit_write_failed",
+        Severity::Critical,
+        "gap",
+        serde_json::json!({"action": "backup"}),
+    );
+    assert_eq!(ev.id, 0);
+    assert_eq!(ev.state, EventState::New);
+    assert!(!ev.host.is_empty());
+    assert_eq!(ev.details["action"], "backup");
+}

@@ -2,10 +2,12 @@
 
 use anyhow::{Context, Result};
 use kura_engine::LockMode;
+use serde::Serialize;
 
 use crate::cli::{AuditCmd, AuditLogCmd, AuditVerifyCmd};
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, count};
 
 pub fn run(ctx: &Ctx, cmd: &AuditCmd) -> Result<Outcome> {
     match cmd {
@@ -33,11 +35,19 @@ fn log(ctx: &Ctx, cmd: &AuditLogCmd) -> Result<Outcome> {
         ..kura_audit::Filter::default()
     };
     let records = kura_audit::query(&ctx.audit_dir()?, &filter)?;
-    if ctx.global.json {
-        crate::output::json(&records)?;
-    } else {
-        for r in &records {
-            println!(
+    ctx.emit(&RecordList(&records))?;
+    Ok(Outcome::Ok)
+}
+
+/// Audit records: one line each, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct RecordList<'a>(&'a [kura_audit::Record]);
+
+impl Render for RecordList<'_> {
+    fn text(&self, p: &Printer) {
+        for r in self.0 {
+            p.line(format!(
                 "{:>6} {} {:<16} {:<20} {:<8} {} {}",
                 r.seq,
                 r.time_local,
@@ -46,10 +56,9 @@ fn log(ctx: &Ctx, cmd: &AuditLogCmd) -> Result<Outcome> {
                 format!("{:?}", r.outcome).to_lowercase(),
                 r.target,
                 r.details
-            );
+            ));
         }
     }
-    Ok(Outcome::Ok)
 }
 
 /// Audit checkpoints that backups stored (encrypted) inside the repository's snapshots.
@@ -86,21 +95,10 @@ fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
     let (report, checkpoints) = verify_chain(ctx, cmd.no_repo)?;
     ctx.note("records", report.records);
     ctx.note("checkpoints", report.checkpoints_checked);
-    if ctx.global.json {
-        crate::output::json(&report)?;
-    } else if report.ok {
-        ctx.say(format!(
-            "audit log intact: {} in {}, {} from the repository matched",
-            crate::output::count(report.records, "record"),
-            crate::output::count(report.files, "file"),
-            crate::output::count(report.checkpoints_checked, "checkpoint")
-        ));
-        if checkpoints == 0 {
-            eprintln!(
-                "kura: warning: no repository checkpoints were checked, so truncation or a rebuilt log would go unnoticed"
-            );
-        }
-    }
+    ctx.emit(&Verified {
+        report: &report,
+        repository_checked: checkpoints > 0,
+    })?;
     if report.ok {
         return Ok(Outcome::Ok);
     }
@@ -124,4 +122,33 @@ fn verify(ctx: &Ctx, cmd: &AuditVerifyCmd) -> Result<Outcome> {
     );
     eprintln!("kura: error: {msg}");
     Ok(Outcome::Failed)
+}
+
+/// A verification of the audit log (a failure is reported by the command, with its event).
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Verified<'a> {
+    report: &'a kura_audit::VerifyReport,
+    #[serde(skip)]
+    repository_checked: bool,
+}
+
+impl Render for Verified<'_> {
+    fn text(&self, p: &Printer) {
+        let report = self.report;
+        if !report.ok {
+            return;
+        }
+        p.say(format!(
+            "audit log intact: {} in {}, {} from the repository matched",
+            count(report.records, "record"),
+            count(report.files, "file"),
+            count(report.checkpoints_checked, "checkpoint")
+        ));
+        if !self.repository_checked {
+            eprintln!(
+                "kura: warning: no repository checkpoints were checked, so truncation or a rebuilt log would go unnoticed"
+            );
+        }
+    }
 }

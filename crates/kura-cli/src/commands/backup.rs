@@ -12,20 +12,11 @@ use crate::detection::{self, Observer};
 use crate::exit::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
-    let paths = if cmd.paths.is_empty() {
-        ctx.config.backup.sources.clone()
-    } else {
-        cmd.paths.clone()
-    };
-    let mut excludes = ctx.config.backup.excludes.clone();
-    excludes.extend(cmd.excludes.iter().cloned());
-    let mut tags = ctx.config.backup.tags.clone();
-    tags.extend(cmd.tags.iter().cloned());
     let detect = !cmd.no_detect;
     let req = BackupRequest {
-        paths,
-        tags,
-        excludes,
+        paths: ctx.config.sources(&cmd.paths),
+        tags: ctx.config.tags(&cmd.tags),
+        excludes: ctx.config.excludes(&cmd.excludes),
         host: cmd.host.clone(),
         // Saved as `pending` first: a kill before the verdict leaves a snapshot that is never
         // mistaken for a clean one.

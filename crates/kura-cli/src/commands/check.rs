@@ -1,35 +1,26 @@
 //! `kura check`
 
 use anyhow::Result;
-use kura_engine::LockMode;
+use kura_engine::{CheckReport, LockMode};
+use serde::Serialize;
 
 use crate::cli::CheckCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 pub fn run(ctx: &Ctx, cmd: &CheckCmd) -> Result<Outcome> {
     let repo = ctx.open(LockMode::Shared)?;
     let report = repo.check(cmd.read_data)?;
-    if ctx.global.json {
-        crate::output::json(&serde_json::json!({ "ok": report.is_ok(), "report": report }))?;
-    } else {
-        for w in &report.warnings {
-            eprintln!("warning: {w}");
-        }
-        for e in &report.errors {
-            eprintln!("error: {e}");
-        }
-        if report.is_ok() {
-            let what = if cmd.read_data {
-                "structure and all data"
-            } else {
-                "structure"
-            };
-            ctx.say(format!("no errors were found ({what} checked)"));
-        }
-    }
-    ctx.note("read_data", cmd.read_data);
-    ctx.note("errors", &report.errors);
+    ctx.emit(&CheckOutcome {
+        ok: report.is_ok(),
+        report: &report,
+    })?;
+    // `kura status` reads this record back as the repository's last verification.
+    ctx.note_record(&kura_copies::CheckRecord {
+        read_data: cmd.read_data,
+        errors: report.errors.clone(),
+    });
     if report.is_ok() {
         Ok(Outcome::Ok)
     } else {
@@ -47,5 +38,31 @@ pub fn run(ctx: &Ctx, cmd: &CheckCmd) -> Result<Outcome> {
             crate::output::count(report.errors.len() as u64, "error")
         );
         Ok(Outcome::Failed)
+    }
+}
+
+/// The result of a check.
+#[derive(Serialize)]
+struct CheckOutcome<'a> {
+    ok: bool,
+    report: &'a CheckReport,
+}
+
+impl Render for CheckOutcome<'_> {
+    fn text(&self, p: &Printer) {
+        for w in &self.report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &self.report.errors {
+            eprintln!("error: {e}");
+        }
+        if self.ok {
+            let what = if self.report.read_data {
+                "structure and all data"
+            } else {
+                "structure"
+            };
+            p.say(format!("no errors were found ({what} checked)"));
+        }
     }
 }

@@ -1,23 +1,34 @@
 //! `kura events`
 
 use anyhow::Result;
+use kura_audit::{DeliveryReport, Event};
+use serde::Serialize;
 
 use crate::cli::EventsCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, count};
 
 pub fn run(ctx: &Ctx, cmd: &EventsCmd) -> Result<Outcome> {
     let store = ctx.events()?;
     let who = kura_audit::current_actor();
     if let Some(id) = cmd.ack {
-        let ev = store.ack(id, &who)?;
+        let event = store.ack(id, &who)?;
         ctx.note("event", id);
-        return show_one(ctx, &ev, "acknowledged");
+        ctx.emit(&Moved {
+            event: &event,
+            verb: "acknowledged",
+        })?;
+        return Ok(Outcome::Ok);
     }
     if let Some(id) = cmd.close {
-        let ev = store.close(id, &who)?;
+        let event = store.close(id, &who)?;
         ctx.note("event", id);
-        return show_one(ctx, &ev, "closed");
+        ctx.emit(&Moved {
+            event: &event,
+            verb: "closed",
+        })?;
+        return Ok(Outcome::Ok);
     }
     if cmd.deliver {
         let log = ctx.audit_log().ok();
@@ -26,16 +37,9 @@ pub fn run(ctx: &Ctx, cmd: &EventsCmd) -> Result<Outcome> {
             log.as_ref(),
             &kura_audit::DeliveryOptions::default(),
         )?;
-        let failed = reports.iter().filter(|r| !r.ok()).count();
-        if ctx.global.json {
-            crate::output::json(&reports)?;
-        } else {
-            ctx.say(format!(
-                "{} retried, {failed} still undelivered",
-                crate::output::count(reports.len() as u64, "event")
-            ));
-        }
-        return Ok(if failed == 0 {
+        let retried = Retried(&reports);
+        ctx.emit(&retried)?;
+        return Ok(if retried.failed() == 0 {
             Outcome::Ok
         } else {
             Outcome::Failed
@@ -45,30 +49,67 @@ pub fn run(ctx: &Ctx, cmd: &EventsCmd) -> Result<Outcome> {
     if !cmd.all {
         events.retain(|e| e.state != kura_audit::EventState::Closed);
     }
-    if ctx.global.json {
-        crate::output::json(&events)?;
-    } else {
-        for e in &events {
-            println!(
+    ctx.emit(&EventList(&events))?;
+    Ok(Outcome::Ok)
+}
+
+/// An event acknowledged or closed.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Moved<'a> {
+    event: &'a Event,
+    #[serde(skip)]
+    verb: &'static str,
+}
+
+impl Render for Moved<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "event {} {}: {}",
+            self.event.id, self.verb, self.event.message
+        ));
+    }
+}
+
+/// `--deliver`: the delivery reports of the events retried.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Retried<'a>(&'a [DeliveryReport]);
+
+impl Retried<'_> {
+    fn failed(&self) -> usize {
+        self.0.iter().filter(|r| !r.ok()).count()
+    }
+}
+
+impl Render for Retried<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "{} retried, {} still undelivered",
+            count(self.0.len() as u64, "event"),
+            self.failed()
+        ));
+    }
+}
+
+/// The event list: one line per event, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct EventList<'a>(&'a [Event]);
+
+impl Render for EventList<'_> {
+    fn text(&self, p: &Printer) {
+        for e in self.0 {
+            p.line(format!(
                 "{:>4} {} {:<9} {:<13} {:<20} {}",
                 e.id,
                 e.time_utc,
                 e.severity,
-                format!("{:?}", e.state).to_lowercase(),
+                e.state.to_string(),
                 e.kind,
                 e.message
-            );
+            ));
         }
-        ctx.say(crate::output::count(events.len() as u64, "event"));
+        p.say(count(self.0.len() as u64, "event"));
     }
-    Ok(Outcome::Ok)
-}
-
-fn show_one(ctx: &Ctx, ev: &kura_audit::Event, verb: &str) -> Result<Outcome> {
-    if ctx.global.json {
-        crate::output::json(ev)?;
-    } else {
-        ctx.say(format!("event {} {verb}: {}", ev.id, ev.message));
-    }
-    Ok(Outcome::Ok)
 }

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use kura_engine::Repo;
+use serde::Serialize;
 
 use crate::cli::InitCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 /// Passwords shorter than this get a warning. Anyone holding a copy of the repository (a stolen
 /// offline disk, a leaked bucket) can try passwords offline at their leisure; 12 characters
@@ -31,13 +33,7 @@ pub fn run(ctx: &Ctx, cmd: &InitCmd) -> Result<Outcome> {
     }
     let location = ctx.location()?;
     let password = ctx.password()?;
-    // The file the password came from, in config::password's order (flag, env, config).
-    let from_env = std::env::var("KURA_PASSWORD").is_ok_and(|p| !p.is_empty());
-    let password_file = match (&ctx.global.password_file, from_env) {
-        (Some(p), _) => Some(p.clone()),
-        (None, true) => None,
-        (None, false) => ctx.config.password_file.clone(),
-    };
+    let password_file = ctx.config.password_file_in_use();
     let mut warnings = Vec::new();
     if let Some(p) = &password_file {
         warnings.extend(readable_by_others(p));
@@ -63,29 +59,40 @@ pub fn run(ctx: &Ctx, cmd: &InitCmd) -> Result<Outcome> {
         eprintln!("kura: warning: {w}");
     }
     ctx.note("warnings", &warnings);
-    if ctx.global.json {
-        crate::output::json(&serde_json::json!({
-            "id": id,
-            "repository": repo.location().describe(),
-            "config": cmd.write_config,
-            "warnings": warnings,
-        }))?;
-    } else {
-        ctx.say(format!(
+    ctx.emit(&Created {
+        config: cmd.write_config.as_deref(),
+        id: &id,
+        repository: repo.location().describe(),
+        warnings: &warnings,
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// A new repository (and the configuration written for it).
+#[derive(Serialize)]
+struct Created<'a> {
+    config: Option<&'a Path>,
+    id: &'a str,
+    repository: String,
+    warnings: &'a [String],
+}
+
+impl Render for Created<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
             "created kura repository {} at {}",
-            &id[..8.min(id.len())],
-            repo.location().describe()
+            &self.id[..8.min(self.id.len())],
+            self.repository
         ));
-        if let Some(path) = &cmd.write_config {
-            ctx.say(format!(
+        if let Some(path) = self.config {
+            p.say(format!(
                 "wrote {}: check it, then run `kura --config {} backup`",
                 path.display(),
                 path.display()
             ));
         }
-        ctx.say("keep the password safe: without it the backups cannot be read by anyone.");
+        p.say("keep the password safe: without it the backups cannot be read by anyone.");
     }
-    Ok(Outcome::Ok)
 }
 
 /// An absolute path (relative ones are taken from the current folder), for a config read

@@ -1,19 +1,19 @@
-//! `kura media add|export|list`: offline disks, one restic-format repository per disk.
+//! `kura media add|export|list`: offline disks, one restic-format repository per disk. The disk
+//! repositories and the export live in kura-copies; this wires and prints them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use kura_copies::MediaRegistry;
-use kura_engine::{Location, LockMode, Repo};
+use anyhow::Result;
+use kura_copies::{DiskRecord, DiskStatus, MediaRegistry};
+use kura_engine::LockMode;
+use serde::Serialize;
 
 use crate::cli::MediaCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
-/// The repository folder on a disk.
-pub(crate) fn disk_repo(mount: &Path) -> PathBuf {
-    mount.join("kura-repository")
-}
+pub(crate) use kura_copies::disk_repo;
 
 pub fn registry(ctx: &Ctx) -> Result<MediaRegistry> {
     Ok(MediaRegistry::open(&ctx.state_dir()?.join("media"))?)
@@ -36,39 +36,34 @@ fn add(ctx: &Ctx, path: &Path, label: &str) -> Result<Outcome> {
     let main = ctx.open(LockMode::Shared)?;
     let mut reg = registry(ctx)?;
     let record = reg.add(path, label)?;
-    let password = ctx.password()?;
-    let repo_path = disk_repo(path);
-    if repo_path.join("config").exists() {
-        Repo::open(
-            Location::Local(repo_path.clone()),
-            &password,
-            LockMode::Shared,
-            ctx.progress(),
-        )
-        .context(
-            "the disk already holds a kura repository that does not open with this password",
-        )?;
-    } else {
-        // Same chunker parameters as the main repository, so generations on the disk deduplicate.
-        Repo::init_like(
-            Location::Local(repo_path.clone()),
-            &password,
-            &main,
-            ctx.progress(),
-        )?;
-    }
+    let repo_path = kura_copies::prepare_disk_repo(&main, path, &ctx.password()?, ctx.progress())?;
     ctx.note("label", label);
     ctx.note("disk_id", &record.disk_id);
-    if ctx.global.json {
-        crate::output::json(&record)?;
-    } else {
-        ctx.say(format!(
-            "registered disk {label} ({}) with a repository at {}",
-            record.disk_id,
-            repo_path.display()
+    ctx.emit(&Added {
+        record: &record,
+        repo_path: &repo_path,
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// A registered disk: its record in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Added<'a> {
+    record: &'a DiskRecord,
+    #[serde(skip)]
+    repo_path: &'a Path,
+}
+
+impl Render for Added<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "registered disk {} ({}) with a repository at {}",
+            self.record.label,
+            self.record.disk_id,
+            self.repo_path.display()
         ));
     }
-    Ok(Outcome::Ok)
 }
 
 fn export(
@@ -83,69 +78,68 @@ fn export(
         Some(p) => p.to_path_buf(),
         None => reg.disk(label)?.path_at_registration.clone(),
     };
-    // Refuse a disk that is not the registered one (a swapped or foreign disk).
+    // Refuse a disk that is not the registered one before touching the repository.
     reg.check_identity(label, &mount)?;
     let mut main = ctx.open(LockMode::Shared)?;
     let ids = ctx.copy_selection(&mut main, specs, force)?;
     let password = ctx.password()?;
     // A disk on a shared or remote link (a NAS share used as rotation media) can be paced like
     // a remote: --limit-upload for the copy, --limit-download for the read-back verification.
-    let (up, down) = (
-        ctx.global.limit_upload.or(ctx.config.limit_upload),
-        ctx.global.limit_download.or(ctx.config.limit_download),
-    );
+    let (up, down) = ctx.limits();
     if up.is_some() || down.is_some() {
         ctx.note("limit_upload_kib", up);
         ctx.note("limit_download_kib", down);
     }
-    let mut disk = Repo::open(
-        Location::Local(disk_repo(&mount)).paced(up, down),
-        &password,
-        LockMode::Shared,
-        ctx.progress(),
-    )
-    .with_context(|| {
-        format!(
-            "cannot open the repository on disk {label} at {}",
-            mount.display()
-        )
-    })?;
-    let copied = main
-        .copy_to(&mut disk, &ids)
-        .with_context(|| format!("export to disk {label} stopped (disk pulled or full?); the disk's repository stays valid and the next export resumes"))?;
-    let check = disk
-        .check(true)
-        .with_context(|| format!("verifying disk {label}"))?;
+    let opts = kura_copies::ExportOptions {
+        password: &password,
+        limit_upload_kib: up,
+        limit_download_kib: down,
+        progress: ctx.progress(),
+    };
+    let report = kura_copies::export_to_disk(&mut reg, &mut main, label, &mount, &ids, &opts)?;
     ctx.note("label", label);
-    ctx.note("copied", &copied);
-    if !check.is_ok() {
+    ctx.note("copied", &report.copied);
+    if !report.verified() {
         ctx.raise(
             "verify_failed",
             kura_audit::Severity::Critical,
             &format!("offline disk {label} failed verification after export"),
-            serde_json::json!({ "errors": check.errors }),
+            serde_json::json!({ "errors": report.verify_errors }),
         );
         anyhow::bail!(
             "disk {label} failed verification after export: {}",
-            check.errors.join("; ")
+            report.verify_errors.join("; ")
         );
     }
-    let held: Vec<String> = disk.snapshots()?.into_iter().map(|s| s.id).collect();
-    reg.record_export(label, &held, jiff::Timestamp::now())?;
-    if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "label": label, "copied": copied, "held": held, "verified": true }),
-        )?;
-    } else {
-        ctx.say(format!(
-            "disk {label}: {} copied{}; it now holds {}{}; every byte verified: unmount and store it offline now",
-            crate::output::count(copied.len() as u64, "snapshot"),
-            short_ids(&copied),
-            crate::output::count(held.len() as u64, "snapshot"),
-            short_ids(&held)
+    ctx.emit(&Exported {
+        copied: &report.copied,
+        held: &report.held,
+        label,
+        verified: true,
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// A verified export.
+#[derive(Serialize)]
+struct Exported<'a> {
+    copied: &'a [String],
+    held: &'a [String],
+    label: &'a str,
+    verified: bool,
+}
+
+impl Render for Exported<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "disk {}: {} copied{}; it now holds {}{}; every byte verified: unmount and store it offline now",
+            self.label,
+            crate::output::count(self.copied.len() as u64, "snapshot"),
+            short_ids(self.copied),
+            crate::output::count(self.held.len() as u64, "snapshot"),
+            short_ids(self.held)
         ));
     }
-    Ok(Outcome::Ok)
 }
 
 /// ` (1a2b3c4d, 5e6f7a8b)`: the short ids, for people to compare with `kura snapshots`.
@@ -159,23 +153,29 @@ fn short_ids(ids: &[String]) -> String {
 
 fn list(ctx: &Ctx, overdue_days: u32) -> Result<Outcome> {
     let reg = registry(ctx)?;
-    let disks = reg.list(jiff::Timestamp::now(), overdue_days);
-    if ctx.global.json {
-        crate::output::json(&disks)?;
-        return Ok(Outcome::Ok);
-    }
-    for d in &disks {
-        let last = d
-            .last_export
-            .map_or_else(|| "never".to_string(), |t| t.to_string());
-        let flag = if d.overdue { "  ROTATION OVERDUE" } else { "" };
-        println!(
-            "{:<12} last export {last} ({}), {}{flag}",
-            d.label,
-            crate::output::count(d.age_days.max(0) as u64, "day"),
-            crate::output::count(d.snapshots.len() as u64, "snapshot")
-        );
-    }
-    ctx.say(crate::output::count(disks.len() as u64, "disk"));
+    ctx.emit(&DiskList(&reg.list(jiff::Timestamp::now(), overdue_days)))?;
     Ok(Outcome::Ok)
+}
+
+/// The registered disks: one line each, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct DiskList<'a>(&'a [DiskStatus]);
+
+impl Render for DiskList<'_> {
+    fn text(&self, p: &Printer) {
+        for d in self.0 {
+            let last = d
+                .last_export
+                .map_or_else(|| "never".to_string(), |t| t.to_string());
+            let flag = if d.overdue { "  ROTATION OVERDUE" } else { "" };
+            p.line(format!(
+                "{:<12} last export {last} ({}), {}{flag}",
+                d.label,
+                crate::output::count(d.age_days.max(0) as u64, "day"),
+                crate::output::count(d.snapshots.len() as u64, "snapshot")
+            ));
+        }
+        p.say(crate::output::count(self.0.len() as u64, "disk"));
+    }
 }

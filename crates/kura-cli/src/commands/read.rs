@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use kura_engine::{ChangeKind, LockMode, SnapshotReader};
+use kura_engine::{ChangeKind, EntryKind, LockMode, SnapshotReader};
 
 use crate::cli::{DiffCmd, LsCmd};
 use crate::context::Ctx;
@@ -22,7 +22,7 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
         for e in &entries {
             let name = match &e.link_target {
                 Some(t) => format!("{} -> {t}", e.path),
-                None if e.kind == "dir" => format!("{}/", e.path),
+                None if e.kind == EntryKind::Dir => format!("{}/", e.path),
                 None => e.path.clone(),
             };
             if cmd.long {
@@ -62,7 +62,7 @@ fn findings(
         .iter()
         .filter(|c| matches!(c.change, ChangeKind::Modified | ChangeKind::Added))
     {
-        let Some(after) = c.after.as_ref().filter(|e| e.kind == "file") else {
+        let Some(after) = c.after.as_ref().filter(|e| e.kind == EntryKind::File) else {
             continue;
         };
         let cur = files
@@ -71,7 +71,7 @@ fn findings(
         let prev = c
             .before
             .as_ref()
-            .filter(|e| e.kind == "file")
+            .filter(|e| e.kind == EntryKind::File)
             .and_then(|e| files.one(e).ok());
         let f = kura_detect::judge_file(&c.path, prev.as_ref(), &cur);
         if !f.is_empty() {

@@ -1,77 +1,59 @@
-//! `kura remote …`: an immutable copy in an S3 bucket with Object Lock (COMPLIANCE mode).
+//! `kura remote …`: an immutable copy in an S3 bucket with Object Lock (COMPLIANCE mode). The
+//! registry, push, verify and lock extension live in kura-copies; this wires and prints them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use kura_copies::{RetentionPolicy, S3LockStore, S3Options};
-use kura_engine::{Location, LockMode, ObjectKind, ObjectStore, Repo};
-use serde::{Deserialize, Serialize};
+use anyhow::{Result, bail};
+use kura_copies::{
+    RemoteAccess, RemoteKind, RemoteRecord, RemoteRegistry, S3LockStore, S3Options, VerifyReport,
+};
+use kura_engine::{LockMode, Repo, RestoreReport};
+use serde::Serialize;
 
 use crate::cli::{RemoteAddArgs, RemoteCmd};
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
-/// A registered remote and what kura last did with it (no credentials are stored).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemoteRecord {
-    pub options: S3Options,
-    pub last_push: Option<jiff::Timestamp>,
-    pub last_verify: Option<jiff::Timestamp>,
-    pub last_verify_errors: u64,
-}
-
-fn registry_path(ctx: &Ctx) -> Result<PathBuf> {
-    Ok(ctx.state_dir()?.join("remotes.json"))
+pub fn registry(ctx: &Ctx) -> Result<RemoteRegistry> {
+    Ok(RemoteRegistry::open(&ctx.state_dir()?))
 }
 
 pub fn load(ctx: &Ctx) -> Result<BTreeMap<String, RemoteRecord>> {
-    let path = registry_path(ctx)?;
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("remote registry {} is damaged", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-fn save(ctx: &Ctx, remotes: &BTreeMap<String, RemoteRecord>) -> Result<()> {
-    let path = registry_path(ctx)?;
-    let dir = path.parent().context("state dir")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    kura_copies::write_atomic(&path, &serde_json::to_vec_pretty(remotes)?)?;
-    Ok(())
+    Ok(registry(ctx)?.load()?)
 }
 
 pub(crate) fn get(ctx: &Ctx, name: &str) -> Result<RemoteRecord> {
-    load(ctx)?
-        .remove(name)
-        .with_context(|| format!("no remote named {name:?}: add it with `kura remote add`"))
+    Ok(registry(ctx)?.get(name)?)
 }
 
 pub(crate) fn connect(rec: &RemoteRecord) -> Result<Arc<S3LockStore>> {
-    Ok(Arc::new(S3LockStore::connect(&rec.options)?))
+    Ok(rec.connect()?)
+}
+
+/// How remotes are opened: the repository password, the configured pacing (recorded in the
+/// audit details when set) and progress.
+fn with_access<T>(ctx: &Ctx, f: impl FnOnce(&RemoteAccess<'_>) -> Result<T>) -> Result<T> {
+    let password = ctx.password()?;
+    // The hospital's uplink is shared: pace transfers to the configured averages.
+    let (up, down) = ctx.limits();
+    if up.is_some() || down.is_some() {
+        ctx.note("limit_upload_kib", up);
+        ctx.note("limit_download_kib", down);
+    }
+    f(&RemoteAccess {
+        password: &password,
+        limit_upload_kib: up,
+        limit_download_kib: down,
+        progress: ctx.progress(),
+    })
 }
 
 pub(crate) fn open_remote(ctx: &Ctx, store: &Arc<S3LockStore>) -> Result<Repo> {
-    let store: Arc<dyn ObjectStore> = store.clone();
-    // The hospital's uplink is shared: pace transfers to the configured averages.
-    let up = ctx.global.limit_upload.or(ctx.config.limit_upload);
-    let down = ctx.global.limit_download.or(ctx.config.limit_download);
-    let store: Arc<dyn ObjectStore> = if up.is_some() || down.is_some() {
-        ctx.note("limit_upload_kib", up);
-        ctx.note("limit_download_kib", down);
-        Arc::new(kura_engine::Throttled::new(store, up, down))
-    } else {
-        store
-    };
-    Ok(Repo::open(
-        Location::Store(store),
-        &ctx.password()?,
-        LockMode::Shared,
-        ctx.progress(),
-    )?)
+    with_access(ctx, |access| {
+        Ok(kura_copies::open_remote_repo(store, access)?)
+    })
 }
 
 pub fn run(ctx: &Ctx, cmd: &RemoteCmd) -> Result<Outcome> {
@@ -107,14 +89,10 @@ pub fn run(ctx: &Ctx, cmd: &RemoteCmd) -> Result<Outcome> {
                 dry_run: *dry_run,
             };
             let report = repo.restore(snapshot, target, &opts)?;
-            if ctx.global.json {
-                crate::output::json(&report)?;
-            } else {
-                ctx.say(format!(
-                    "from remote {name}: {}",
-                    crate::commands::restore::summary(&report)
-                ));
-            }
+            ctx.emit(&Restored {
+                remote: name,
+                report: &report,
+            })?;
             Ok(Outcome::Ok)
         }
     }
@@ -126,7 +104,7 @@ fn add(ctx: &Ctx, a: &RemoteAddArgs) -> Result<Outcome> {
         region: a.region.clone(),
         bucket: a.bucket.clone(),
         prefix: a.prefix.clone(),
-        retention: RetentionPolicy {
+        retention: kura_copies::RetentionPolicy {
             snapshot_days: a.snapshot_days,
             data_days: a.data_days,
         },
@@ -140,36 +118,18 @@ fn add(ctx: &Ctx, a: &RemoteAddArgs) -> Result<Outcome> {
     } else {
         S3LockStore::connect(&options)?
     });
-    let mut remotes = load(ctx)?;
-    if remotes.contains_key(&a.name) {
+    let registry = registry(ctx)?;
+    if registry.contains(&a.name)? {
         bail!("a remote named {:?} exists already", a.name);
     }
-    let rec = RemoteRecord {
-        options,
-        last_push: None,
-        last_verify: None,
-        last_verify_errors: 0,
-    };
     let main = ctx.open(LockMode::Shared)?;
-    let dyn_store: Arc<dyn ObjectStore> = store.clone();
-    if dyn_store
-        .list(ObjectKind::Config)
-        .map_err(|e| anyhow::anyhow!("listing the bucket: {e}"))?
-        .is_empty()
-    {
-        Repo::init_like(
-            Location::Store(dyn_store),
-            &ctx.password()?,
-            &main,
-            ctx.progress(),
-        )?;
-    } else {
-        open_remote(ctx, &store).context(
-            "the bucket already holds a repository that does not open with this password",
-        )?;
-    }
-    remotes.insert(a.name.clone(), rec);
-    save(ctx, &remotes)?;
+    with_access(ctx, |access| {
+        Ok(kura_copies::prepare_remote_repo(&store, &main, access)?)
+    })?;
+    registry.add(
+        &a.name,
+        RemoteRecord::new(RemoteKind::S3ObjectLock, options),
+    )?;
     ctx.note("remote", &a.name);
     ctx.note("bucket", &a.bucket);
     ctx.say(format!(
@@ -180,80 +140,51 @@ fn add(ctx: &Ctx, a: &RemoteAddArgs) -> Result<Outcome> {
 }
 
 fn push(ctx: &Ctx, name: &str, specs: &[String], force: bool) -> Result<Outcome> {
-    let mut rec = get(ctx, name)?;
-    let store = connect(&rec)?;
+    let registry = registry(ctx)?;
+    let store = connect(&registry.get(name)?)?;
     let mut main = ctx.open(LockMode::Shared)?;
     let ids = ctx.copy_selection(&mut main, specs, force)?;
-    let mut remote = open_remote(ctx, &store)?;
-    let copied = main
-        .copy_to(&mut remote, &ids)
-        .with_context(|| format!("push to remote {name} stopped; run it again to resume"))?;
-    let report = store.verify(false)?;
-    rec.last_push = Some(jiff::Timestamp::now());
-    rec.last_verify = Some(report.checked_at);
-    rec.last_verify_errors = report.errors.len() as u64;
-    let mut remotes = load(ctx)?;
-    remotes.insert(name.to_string(), rec);
-    save(ctx, &remotes)?;
+    let report = with_access(ctx, |access| {
+        Ok(kura_copies::push_to_remote(
+            &registry, name, &mut main, &store, access, &ids,
+        )?)
+    })?;
     ctx.note("remote", name);
-    ctx.note("copied", &copied);
-    if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "remote": name, "copied": copied, "verify": report }),
-        )?;
-    } else {
-        ctx.say(format!(
-            "remote {name}: {} pushed; {} locked (COMPLIANCE) until at least {}",
-            crate::output::count(copied.len() as u64, "snapshot"),
-            crate::output::count(report.objects as u64, "object"),
-            report
-                .earliest_retain_until
-                .map_or_else(|| "-".into(), |t| t.to_string())
-        ));
-    }
-    if !report.is_ok() {
+    ctx.note("copied", &report.copied);
+    ctx.emit(&Pushed {
+        copied: &report.copied,
+        remote: name,
+        verify: &report.verify,
+    })?;
+    if !report.verify.is_ok() {
         bail!(
             "remote {name} failed verification after push: {} problems",
-            report.errors.len()
+            report.verify.errors.len()
         );
     }
     Ok(Outcome::Ok)
 }
 
 fn verify(ctx: &Ctx, name: &str, read_data: bool) -> Result<Outcome> {
-    let mut rec = get(ctx, name)?;
-    let store = connect(&rec)?;
-    let report = store.verify(read_data)?;
-    let mut errors: Vec<String> = report
-        .errors
-        .iter()
-        .map(|p| format!("{}: {}", p.key, p.problem))
-        .collect();
-    if read_data {
-        let repo = open_remote(ctx, &store)?;
-        errors.extend(repo.check(true)?.errors);
-    }
-    rec.last_verify = Some(report.checked_at);
-    rec.last_verify_errors = errors.len() as u64;
-    let mut remotes = load(ctx)?;
-    remotes.insert(name.to_string(), rec);
-    save(ctx, &remotes)?;
+    let registry = registry(ctx)?;
+    let store = connect(&registry.get(name)?)?;
+    let result = with_access(ctx, |access| {
+        Ok(kura_copies::verify_remote(
+            &registry, name, &store, access, read_data,
+        )?)
+    })?;
+    let (report, errors) = (&result.report, &result.errors);
     for w in &report.warnings {
         eprintln!(
             "kura: warning: {}: {} (a tampering attempt? the locked original is intact)",
             w.key, w.problem
         );
     }
-    if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "remote": name, "report": report, "errors": errors }),
-        )?;
-    } else if errors.is_empty() {
-        ctx.say(format!(
-            "remote {name}: {} verified, all locked",
-            crate::output::count(report.objects as u64, "object")
-        ));
-    }
+    ctx.emit(&Verified {
+        errors,
+        remote: name,
+        report,
+    })?;
     if errors.is_empty() {
         return Ok(Outcome::Ok);
     }
@@ -263,7 +194,7 @@ fn verify(ctx: &Ctx, name: &str, read_data: bool) -> Result<Outcome> {
         &format!("remote {name} failed verification"),
         serde_json::json!({ "errors": errors }),
     );
-    for e in &errors {
+    for e in errors {
         eprintln!("error: {e}");
     }
     Ok(Outcome::Failed)
@@ -272,29 +203,72 @@ fn verify(ctx: &Ctx, name: &str, read_data: bool) -> Result<Outcome> {
 fn extend(ctx: &Ctx, name: &str) -> Result<Outcome> {
     let rec = get(ctx, name)?;
     let store = connect(&rec)?;
-    let now = jiff::Timestamp::now();
-    let mut extended = 0u64;
-    // Every object still in the bucket belongs to a generation kura copied and keeps; push
-    // its lock forward (never backward) to today + the retention period of its kind.
-    for kind in ObjectKind::ALL {
-        for (id, _) in ObjectStore::list(store.as_ref(), kind)
-            .map_err(|e| anyhow::anyhow!("listing the bucket: {e}"))?
-        {
-            let until = rec.options.retention.retain_until(kind, now);
-            if store
-                .lock_of(kind, &id)?
-                .retain_until
-                .is_none_or(|t| t < until)
-            {
-                store.extend_retention(kind, &id, until)?;
-                extended += 1;
-            }
-        }
-    }
+    let extended = kura_copies::extend_locks(&rec, &store, jiff::Timestamp::now())?;
     ctx.note("remote", name);
     ctx.note("extended", extended);
     ctx.say(format!(
         "remote {name}: lock extended on {extended} objects"
     ));
     Ok(Outcome::Ok)
+}
+
+/// A restore from a remote: the restore report in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Restored<'a> {
+    #[serde(skip)]
+    remote: &'a str,
+    report: &'a RestoreReport,
+}
+
+impl Render for Restored<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "from remote {}: {}",
+            self.remote,
+            crate::commands::restore::summary(self.report)
+        ));
+    }
+}
+
+/// A push and the lock verification after it.
+#[derive(Serialize)]
+struct Pushed<'a> {
+    copied: &'a [String],
+    remote: &'a str,
+    verify: &'a VerifyReport,
+}
+
+impl Render for Pushed<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "remote {}: {} pushed; {} locked (COMPLIANCE) until at least {}",
+            self.remote,
+            crate::output::count(self.copied.len() as u64, "snapshot"),
+            crate::output::count(self.verify.objects, "object"),
+            self.verify
+                .earliest_retain_until
+                .map_or_else(|| "-".into(), |t| t.to_string())
+        ));
+    }
+}
+
+/// A verification of a remote (problems are printed on stderr by the command).
+#[derive(Serialize)]
+struct Verified<'a> {
+    errors: &'a [String],
+    remote: &'a str,
+    report: &'a VerifyReport,
+}
+
+impl Render for Verified<'_> {
+    fn text(&self, p: &Printer) {
+        if self.errors.is_empty() {
+            p.say(format!(
+                "remote {}: {} verified, all locked",
+                self.remote,
+                crate::output::count(self.report.objects, "object")
+            ));
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use kura_detect::{Evidence, FileProfile, Finding, Judgement};
-use kura_engine::{LockMode, TreeEntry, Verdict};
+use kura_engine::{EntryKind, LockMode, TreeEntry, Verdict};
 
 use crate::cli::{CanaryCmd, ScanCmd};
 use crate::context::Ctx;
@@ -48,7 +48,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
     let base = reader.snapshot();
     let mut known: HashMap<String, TreeEntry> = HashMap::new();
     reader.walk("", |e| {
-        if e.kind == "file" {
+        if e.kind == EntryKind::File {
             known.insert(e.path.clone(), e);
         }
         Ok(())

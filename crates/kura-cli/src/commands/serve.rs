@@ -32,7 +32,8 @@ impl AccessLog for AuditAccessLog {
     }
 }
 
-const MAX_FILE: u64 = 16 << 20;
+/// The largest file indexed: kura-ssmix refuses larger ones, so they are not even read.
+const MAX_FILE: u64 = kura_ssmix::MAX_FILE_BYTES as u64;
 
 /// One indexed snapshot.
 struct Built {
@@ -92,7 +93,7 @@ fn build(ctx: &Ctx, spec: &str, root: Option<&str>) -> Result<Built> {
     let mut index = PatientIndex::new();
     let (mut files, mut other_files) = (0u64, 0u64);
     reader.walk(root.unwrap_or(""), |entry| {
-        if entry.kind != "file" {
+        if entry.kind != kura_engine::EntryKind::File {
             return Ok(());
         }
         if kura_ssmix::locate_storage_file(&entry.path).is_none() {

@@ -1,32 +1,32 @@
 //! `kura status`: the 3-2-1-1-0 rule over every copy.
 
 use anyhow::Result;
+use kura_copies::StatusReport;
 use kura_copies::{
-    CopiesState, CopyKind, CopyState, Level, status::StatusOptions, status::Verification,
+    CheckRecord, CopiesState, CopyKind, CopyState, Level, status::StatusOptions,
+    status::Verification,
 };
 use kura_engine::LockMode;
+use serde::Serialize;
 
 use crate::cli::StatusCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
-/// The last `kura check --read-data` of the main repository, from the audit log.
+/// The last `kura check --read-data` of the main repository: the [`CheckRecord`] that `kura
+/// check` wrote into its audit entry.
 fn last_local_verification(ctx: &Ctx, location: &str) -> Option<Verification> {
     let filter = kura_audit::Filter {
-        action: Some("check".into()),
+        action: Some(CheckRecord::ACTION.into()),
         ..kura_audit::Filter::default()
     };
     let records = kura_audit::query(&ctx.audit_dir().ok()?, &filter).ok()?;
-    let last = records
-        .into_iter()
-        .rev()
-        .find(|r| r.target == location && r.details["read_data"] == true)?;
-    let errors = last.details["errors"]
-        .as_array()
-        .map_or(0, |a| a.len() as u64);
-    Some(Verification {
-        at: last.time_utc,
-        errors,
+    records.into_iter().rev().find_map(|r| {
+        if r.target != location {
+            return None;
+        }
+        CheckRecord::from_details(&r.details)?.verification(r.time_utc)
     })
 }
 
@@ -38,7 +38,6 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
         name: format!("local {location}"),
         kind: CopyKind::Local,
         offsite: false,
-        offline_or_immutable: false,
         last_copy: snaps
             .last()
             .and_then(|s| jiff::Timestamp::from_second(s.unix_time).ok()),
@@ -49,7 +48,6 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
             name: format!("disk {}", d.label),
             kind: CopyKind::Disk,
             offsite: false,
-            offline_or_immutable: true,
             last_copy: d.last_export,
             // Every export ends with a full read-back; a failed one is not recorded as an export.
             last_verification: d.last_export.map(|at| Verification { at, errors: 0 }),
@@ -58,9 +56,9 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
     for (name, r) in crate::commands::remote::load(ctx)? {
         copies.push(CopyState {
             name: format!("s3 {name} ({})", r.options.bucket),
-            kind: CopyKind::S3,
+            // Immutability comes from the kind: a remote without Object Lock never counts.
+            kind: r.kind.copy_kind(),
             offsite: true,
-            offline_or_immutable: true,
             last_copy: r.last_push,
             last_verification: r.last_verify.map(|at| Verification {
                 at,
@@ -88,34 +86,46 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
         &StatusOptions::default(),
     );
     crate::commands::drill::judge_status(ctx, &mut report)?;
-    if ctx.global.json {
-        crate::output::json(&report)?;
-    } else {
-        let mark = |l: Level| match l {
-            Level::Green => "[green]",
-            Level::Amber => "[amber]",
-            Level::Red => "[ RED ]",
-        };
-        println!("3-2-1-1-0 status: {}", mark(report.level));
-        for r in &report.rules {
-            println!("  {} {:<20} {}", mark(r.level), r.rule, r.message);
-        }
-        for c in &report.copies {
-            let age = c
-                .copy_age_days
-                .map_or_else(|| "never".into(), |d| format!("{d} days ago"));
-            println!("  {} {:<40} last copy {age}", mark(c.level), c.name);
-            if let Some(line) = crate::commands::drill::status_line(c) {
-                println!("        {line}");
-            }
-            for w in &c.warnings {
-                println!("        ! {w}");
-            }
-        }
-    }
+    ctx.emit(&StatusView(&report))?;
     Ok(if report.level == Level::Red {
         Outcome::Failed
     } else {
         Outcome::Ok
     })
+}
+
+/// The 3-2-1-1-0 status: the report in JSON, traffic lights for people.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct StatusView<'a>(&'a StatusReport);
+
+impl Render for StatusView<'_> {
+    fn text(&self, p: &Printer) {
+        let report = self.0;
+        let mark = |l: Level| match l {
+            Level::Green => "[green]",
+            Level::Amber => "[amber]",
+            Level::Red => "[ RED ]",
+        };
+        p.line(format!("3-2-1-1-0 status: {}", mark(report.level)));
+        for r in &report.rules {
+            p.line(format!("  {} {:<20} {}", mark(r.level), r.rule, r.message));
+        }
+        for c in &report.copies {
+            let age = c
+                .copy_age_days
+                .map_or_else(|| "never".into(), |d| format!("{d} days ago"));
+            p.line(format!(
+                "  {} {:<40} last copy {age}",
+                mark(c.level),
+                c.name
+            ));
+            if let Some(line) = crate::commands::drill::status_line(c) {
+                p.line(format!("        {line}"));
+            }
+            for w in &c.warnings {
+                p.line(format!("        ! {w}"));
+            }
+        }
+    }
 }
