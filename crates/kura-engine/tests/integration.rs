@@ -5,6 +5,7 @@ mod integration {
     mod copy;
     mod forget;
     mod reader;
+    mod restore;
     mod support;
     mod verdict;
 }
