@@ -25,13 +25,14 @@
 //! ```
 
 mod canaries;
-mod fan;
+pub(crate) mod fan;
 mod guard;
 mod score;
 mod state;
 mod writer;
 
 pub use canaries::Planted;
+pub use fan::stop_on_signals;
 pub use guard::{Action, Guard, GuardOptions, Report, Trusted};
 pub use score::thresholds;
 pub use state::{

@@ -9,6 +9,9 @@ use crate::exit::Outcome;
 use crate::output::{bytes, count};
 
 pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
+    if let Some(id) = cmd.incident {
+        return incident(ctx, cmd, id);
+    }
     let mut repo = ctx.open(LockMode::Shared)?;
     ctx.note("snapshot", &cmd.snapshot);
     ctx.note("target", &cmd.target);
@@ -68,4 +71,76 @@ pub fn summary(r: &RestoreReport) -> String {
         ));
     }
     line
+}
+
+/// `--incident ID`: exactly the files a guard incident damaged, each restored to
+/// TARGET/<its path in the snapshot>; the files the attacker created are listed for removal.
+fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
+    let inc = kura_guard::incident(&ctx.state_dir()?, id)?;
+    let mut repo = ctx.open(LockMode::Shared)?;
+    ctx.note("incident", id);
+    ctx.note("target", &cmd.target);
+    let mut restored = Vec::new();
+    let mut missing = Vec::new();
+    let mut snapshot = String::new();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for path in &inc.damaged {
+        // Canaries are kura's own decoys: the guard plants them again.
+        if kura_detect::canary::is_canary_name(path) {
+            continue;
+        }
+        let opts = RestoreOptions {
+            include: Some(path.trim_start_matches('/').to_string()),
+            overwrite: cmd.overwrite.into(),
+            dry_run: cmd.dry_run,
+        };
+        match repo.restore(&cmd.snapshot, &cmd.target, &opts) {
+            Ok(r) => {
+                snapshot = r.snapshot;
+                restored.push(path.clone());
+            }
+            Err(kura_engine::Error::PathNotFound { .. }) => missing.push(path.clone()),
+            Err(e) => {
+                std::panic::set_hook(previous);
+                return Err(e.into());
+            }
+        }
+    }
+    std::panic::set_hook(previous);
+    ctx.note("snapshot", &snapshot);
+    ctx.note("files", restored.len());
+    ctx.note("not_in_snapshot", missing.len());
+    if ctx.global.json {
+        crate::output::json(&serde_json::json!({
+            "incident": id,
+            "snapshot": snapshot,
+            "target": cmd.target,
+            "dry_run": cmd.dry_run,
+            "restored": restored,
+            "not_in_snapshot": missing,
+            "remove": inc.created,
+        }))?;
+    } else {
+        let verb = if cmd.dry_run { "would restore" } else { "restored" };
+        ctx.say(format!(
+            "{verb} {} damaged by incident {id} from snapshot {} into {}",
+            count(restored.len() as u64, "file"),
+            snapshot.get(..8).unwrap_or(&snapshot),
+            cmd.target.display()
+        ));
+        for m in &missing {
+            ctx.say(format!("  not in the snapshot (created after it): {m}"));
+        }
+        if !inc.created.is_empty() {
+            ctx.say(format!(
+                "{} created by the attacker, to remove:",
+                count(inc.created.len() as u64, "file")
+            ));
+            for c in &inc.created {
+                ctx.say(format!("  {c}"));
+            }
+        }
+    }
+    Ok(Outcome::Ok)
 }

@@ -88,8 +88,11 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
         &StatusOptions::default(),
     );
     crate::commands::drill::judge_status(ctx, &mut report)?;
+    let guard = crate::commands::guard::status(ctx);
     if ctx.global.json {
-        crate::output::json(&report)?;
+        let mut doc = serde_json::to_value(&report)?;
+        doc["guard"] = guard;
+        crate::output::json(&doc)?;
     } else {
         let mark = |l: Level| match l {
             Level::Green => "[green]",
@@ -112,6 +115,7 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
                 println!("        ! {w}");
             }
         }
+        println!("{}", crate::commands::guard::status_text(&guard));
     }
     Ok(if report.level == Level::Red {
         Outcome::Failed
