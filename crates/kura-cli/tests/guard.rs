@@ -1,0 +1,442 @@
+//! `kura guard`: the live guard end to end, as root (fanotify). Attackers and benign workloads run
+//! as separate processes in their own process groups (this test binary re-executed in a mode),
+//! so that the guard's kill can only ever reach them. Every wait is bounded.
+
+mod testenv;
+
+use std::io::BufRead;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use testenv::Env;
+
+fn root_or_skip(what: &str) -> bool {
+    kura_testkit::tools::available_or_skip(
+        rustix::process::geteuid().is_root(),
+        &format!("{what} (the live guard needs root for fanotify)"),
+        "run the tests as root (CI does)",
+    )
+}
+
+/// A running `kura guard watch --json`, in its own process group, killed when dropped.
+struct GuardProc {
+    child: Child,
+    rx: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl GuardProc {
+    fn start(env: &Env, share: &Path, extra: &[&str]) -> GuardProc {
+        let mut cmd = env.kura();
+        cmd.args(["--json", "guard", "watch"])
+            .arg(share)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn kura guard watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let mut g = GuardProc {
+            child,
+            rx,
+            seen: Vec::new(),
+        };
+        // The first run on a filesystem probes canary names (a few seconds on a busy disk).
+        if g.wait_for("ready", Duration::from_secs(120)).is_none() {
+            panic!("the guard did not become ready: {:?}", g.seen);
+        }
+        g
+    }
+
+    /// The next report of this kind within `timeout` (earlier ones already seen count).
+    fn wait_for(&mut self, event: &str, timeout: Duration) -> Option<Value> {
+        if let Some(i) = self.seen.iter().position(|v| v["event"] == event) {
+            return Some(self.seen.remove(i));
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(v) if v["event"] == event => return Some(v),
+                Ok(v) => self.seen.push(v),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Every report that arrives within `quiet` of the last one (at most `max` in all).
+    fn drain(&mut self, quiet: Duration, max: Duration) -> Vec<Value> {
+        let end = Instant::now() + max;
+        while Instant::now() < end {
+            match self.rx.recv_timeout(quiet) {
+                Ok(v) => self.seen.push(v),
+                Err(_) => break,
+            }
+        }
+        std::mem::take(&mut self.seen)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for GuardProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// This test binary again, running `attacker_or_worker` with `vars`, in its own process group.
+fn helper(vars: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args(["attacker_or_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Waits for `child` at most `timeout`; kills it (and fails) if it is still running.
+fn wait_bounded(child: &mut Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = rustix::process::kill_process_group(
+                rustix::process::Pid::from_child(child),
+                rustix::process::Signal::KILL,
+            );
+            let _ = child.wait();
+            panic!("{what} still running after {timeout:?}: the guard did not stop it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The helper process: an attacker (KURA_TEST_ATTACK) or a benign workload (KURA_TEST_BENIGN).
+
+#[test]
+fn attacker_or_worker() {
+    if let Ok(mode) = std::env::var("KURA_TEST_ATTACK") {
+        attack(&mode);
+        std::process::exit(0);
+    }
+    if let Ok(work) = std::env::var("KURA_TEST_BENIGN") {
+        let share = PathBuf::from(std::env::var("KURA_TEST_SHARE").expect("share"));
+        let seed = 7;
+        let r = match work.as_str() {
+            "clinic_day" => kura_sim::tree::clinic_day(&share, seed),
+            "pacs_ingest" => kura_sim::tree::pacs_ingest(&share, seed),
+            "monthly_archive" => kura_sim::tree::monthly_archive(&share, seed),
+            "new_scans" => kura_sim::tree::new_scans(&share, seed),
+            "reorganise" => kura_sim::tree::reorganise(&share, seed),
+            "db_dump_rewrite" => kura_sim::tree::db_dump_rewrite(&share, seed),
+            other => panic!("unknown workload {other}"),
+        };
+        std::process::exit(i32::from(r.is_err()));
+    }
+}
+
+/// Files under `dir` in the walker's order: `sorted` (names at each level), `readdir` (raw
+/// directory order, ext4's hash order) or `random`.
+fn walk(dir: &Path, order: &str, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().collect())
+        .unwrap_or_default();
+    if order == "sorted" {
+        entries.sort_by_key(|e| e.file_name());
+    }
+    for e in entries {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&e.path(), order, out),
+            Ok(t) if t.is_file() => out.push(e.path()),
+            _ => {}
+        }
+    }
+}
+
+fn with_ext(p: &Path, ext: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn word(r: &mut ChaCha8Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| (b'a' + r.random_range(0..26u8)) as char)
+        .collect()
+}
+
+/// One attack at full speed (or one file per half second for `slow`); errors (a denied open, a
+/// file gone) are skipped, as real encryptors do.
+fn attack(mode: &str) {
+    let share = PathBuf::from(std::env::var("KURA_TEST_SHARE").expect("share"));
+    let order = std::env::var("KURA_TEST_ORDER").unwrap_or_else(|_| "random".into());
+    let seed: u64 = std::env::var("KURA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let worker = std::env::var("KURA_TEST_WORKER")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok());
+    if mode == "workers8" && worker.is_none() {
+        // Eight forked workers in this process group: one writer for the guard.
+        let mut kids: Vec<Child> = (0..8)
+            .map(|i| {
+                let mut c = Command::new(std::env::current_exe().expect("exe"));
+                c.args(["attacker_or_worker", "--exact", "--nocapture", "--test-threads=1"])
+                    .env("KURA_TEST_WORKER", i.to_string())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                c.spawn().expect("worker")
+            })
+            .collect();
+        for k in &mut kids {
+            let _ = k.wait();
+        }
+        return;
+    }
+    let mut files = Vec::new();
+    walk(&share, &order, &mut files);
+    let mut r = ChaCha8Rng::seed_from_u64(seed ^ worker.unwrap_or(0) as u64);
+    if order == "random" {
+        files.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    let ext = word(&mut r, 6);
+    for (k, f) in files.iter().enumerate() {
+        if worker.is_some_and(|w| k % 8 != w) {
+            continue;
+        }
+        let Ok(mut data) = std::fs::read(f) else {
+            continue;
+        };
+        let mut c = kura_sim::attack::Cipher::new(&mut r);
+        let _ = match mode {
+            "inplace_rename" | "workers8" => {
+                c.apply(&mut data);
+                std::fs::write(f, &data)
+                    .and_then(|_| std::fs::rename(f, with_ext(f, &ext)))
+                    .and_then(|_| {
+                        std::fs::write(
+                            f.with_file_name(kura_sim::attack::NOTE_NAME),
+                            b"All your files are encrypted.\n",
+                        )
+                    })
+            }
+            "head4k_ext" => {
+                let n = data.len().min(4096);
+                c.apply(&mut data[..n]);
+                let e = word(&mut r, 5);
+                std::fs::write(with_ext(f, &e), &data).and_then(|_| std::fs::remove_file(f))
+            }
+            "new_delete" => {
+                let mut iv = vec![0u8; 16];
+                r.fill_bytes(&mut iv);
+                c.apply(&mut data);
+                iv.extend_from_slice(&data);
+                let mut name = word(&mut r, 12);
+                if let Some(e) = f.extension().and_then(|e| e.to_str()) {
+                    name = format!("{name}.{e}");
+                }
+                std::fs::write(f.with_file_name(name), &iv).and_then(|_| std::fs::remove_file(f))
+            }
+            "intermittent" => {
+                for stripe in data.chunks_mut(64 * 1024) {
+                    let n = stripe.len().min(16 * 1024);
+                    c.apply(&mut stripe[..n]);
+                }
+                std::fs::write(f, &data)
+            }
+            "header" => {
+                let keep = if data.get(128..132) == Some(b"DICM") {
+                    132
+                } else {
+                    16
+                }
+                .min(data.len());
+                c.apply(&mut data[keep..]);
+                std::fs::write(f, &data)
+            }
+            "slow" => {
+                c.apply(&mut data);
+                let w = std::fs::write(f, &data);
+                std::thread::sleep(Duration::from_millis(500));
+                w
+            }
+            other => panic!("unknown attack {other}"),
+        };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The share's files and contents before the attack (canaries excluded: they are kura's).
+fn inventory(share: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    walk(share, "sorted", &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| !kura_detect::canary::is_canary_name(p))
+        .map(|p| {
+            let d = std::fs::read(&p).expect("read");
+            (p, d)
+        })
+        .collect()
+}
+
+/// Files of the inventory that are gone or changed.
+fn lost(inv: &[(PathBuf, Vec<u8>)]) -> Vec<PathBuf> {
+    inv.iter()
+        .filter(|(p, d)| std::fs::read(p).ok().as_ref() != Some(d))
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+fn share(env: &Env, files: usize, seed: u64) -> PathBuf {
+    let s = env.path("share");
+    kura_sim::tree::hospital_tree(&s, files, seed).expect("share");
+    s
+}
+
+/// Runs one attack against a fresh share under a fresh guard; returns (tripped report, lost).
+fn run_attack(env: &Env, mode: &str, order: &str, seed: u64) -> (Value, Vec<PathBuf>) {
+    let s = share(env, 300, seed);
+    let mut guard = GuardProc::start(env, &s, &[]);
+    let inv = inventory(&s);
+    let mut attacker = helper(&[
+        ("KURA_TEST_ATTACK", mode.to_string()),
+        ("KURA_TEST_SHARE", s.display().to_string()),
+        ("KURA_TEST_ORDER", order.to_string()),
+        ("KURA_TEST_SEED", seed.to_string()),
+    ])
+    .spawn()
+    .expect("attacker");
+    let limit = if mode == "slow" { 60 } else { 30 };
+    let status = wait_bounded(&mut attacker, Duration::from_secs(limit), mode);
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{mode}/{order}: no trip; reports {:?}", guard.seen));
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{mode}/{order}: the attacker was not killed ({status:?}); trip {trip}"
+    );
+    assert_eq!(trip["action"], "killed", "{trip}");
+    // The attacker's executable (this test binary) is now blocklisted: the guard denies this
+    // process too, so it must be gone before the share can be read back.
+    drop(guard);
+    let lost = lost(&inv);
+    eprintln!(
+        "guard {mode}/{order}: {} of {} files lost; {}",
+        lost.len(),
+        inv.len(),
+        trip["reasons"]
+    );
+    (trip, lost)
+}
+
+/// kura-guard's target is a median of at most 5 files; a single run may lose a few more
+/// (bench/guard measures the distribution), so each test allows 15 of 300.
+const MAX_LOST: usize = 15;
+
+#[test]
+fn guard_stops_in_place_encryption_with_rename_walking_sorted() {
+    if !root_or_skip("guard_stops_in_place_encryption_with_rename_walking_sorted") {
+        return;
+    }
+    let env = Env::new();
+    let (trip, lost) = run_attack(&env, "inplace_rename", "sorted", 11);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+    // Sorted walkers meet the canary first.
+    assert!(trip["engines"].to_string().contains("canary"), "{trip}");
+}
+
+#[test]
+fn guard_stops_head_encryption_with_random_extensions_walking_readdir() {
+    if !root_or_skip("guard_stops_head_encryption_with_random_extensions_walking_readdir") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "head4k_ext", "readdir", 12);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+#[test]
+fn guard_stops_new_file_and_delete_walking_random() {
+    if !root_or_skip("guard_stops_new_file_and_delete_walking_random") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "new_delete", "random", 13);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+#[test]
+fn guard_stops_intermittent_encryption_walking_random() {
+    if !root_or_skip("guard_stops_intermittent_encryption_walking_random") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "intermittent", "random", 14);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+#[test]
+fn guard_stops_header_keeping_encryption_walking_readdir() {
+    if !root_or_skip("guard_stops_header_keeping_encryption_walking_readdir") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "header", "readdir", 15);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+#[test]
+fn guard_stops_eight_forked_workers_as_one_writer() {
+    if !root_or_skip("guard_stops_eight_forked_workers_as_one_writer") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "workers8", "random", 16);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+#[test]
+fn guard_stops_slow_encryption_one_file_per_half_second() {
+    if !root_or_skip("guard_stops_slow_encryption_one_file_per_half_second") {
+        return;
+    }
+    let env = Env::new();
+    let (_, lost) = run_attack(&env, "slow", "random", 17);
+    assert!(lost.len() <= 5, "{} lost", lost.len());
+}
