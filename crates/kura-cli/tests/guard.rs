@@ -30,6 +30,7 @@ struct GuardProc {
     child: Child,
     rx: Receiver<Value>,
     seen: Vec<Value>,
+    ready: Value,
 }
 
 impl GuardProc {
@@ -59,10 +60,12 @@ impl GuardProc {
             child,
             rx,
             seen: Vec::new(),
+            ready: Value::Null,
         };
         // The first run on a filesystem probes canary names (a few seconds on a busy disk).
-        if g.wait_for("ready", Duration::from_secs(120)).is_none() {
-            panic!("the guard did not become ready: {:?}", g.seen);
+        match g.wait_for("ready", Duration::from_secs(120)) {
+            Some(r) => g.ready = r,
+            None => panic!("the guard did not become ready: {:?}", g.seen),
         }
         g
     }
@@ -95,9 +98,6 @@ impl GuardProc {
         std::mem::take(&mut self.seen)
     }
 
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
 }
 
 impl Drop for GuardProc {
@@ -300,7 +300,7 @@ fn attack(mode: &str) {
 // ---------------------------------------------------------------------------------------------
 
 /// The share's files and contents before the attack (canaries excluded: they are kura's).
-fn inventory(share: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+fn inventory(share: &Path) -> Inventory {
     let mut files = Vec::new();
     walk(share, "sorted", &mut files);
     files.sort();
@@ -315,7 +315,7 @@ fn inventory(share: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// Files of the inventory that are gone or changed.
-fn lost(inv: &[(PathBuf, Vec<u8>)]) -> Vec<PathBuf> {
+fn lost(inv: &Inventory) -> Vec<PathBuf> {
     inv.iter()
         .filter(|(p, d)| std::fs::read(p).ok().as_ref() != Some(d))
         .map(|(p, _)| p.clone())
@@ -328,9 +328,24 @@ fn share(env: &Env, files: usize, seed: u64) -> PathBuf {
     s
 }
 
+type Inventory = Vec<(PathBuf, Vec<u8>)>;
+
 /// Runs one attack against a fresh share under a fresh guard; returns (tripped report, lost).
 fn run_attack(env: &Env, mode: &str, order: &str, seed: u64) -> (Value, Vec<PathBuf>) {
     let s = share(env, 300, seed);
+    let (trip, lost, _) = run_attack_on(env, &s, mode, order, seed);
+    (trip, lost)
+}
+
+/// Runs one attack against `s` under a fresh guard; returns (tripped report, lost, inventory).
+fn run_attack_on(
+    env: &Env,
+    s: &Path,
+    mode: &str,
+    order: &str,
+    seed: u64,
+) -> (Value, Vec<PathBuf>, Inventory) {
+    let s = s.to_path_buf();
     let mut guard = GuardProc::start(env, &s, &[]);
     let inv = inventory(&s);
     let mut attacker = helper(&[
@@ -362,7 +377,7 @@ fn run_attack(env: &Env, mode: &str, order: &str, seed: u64) -> (Value, Vec<Path
         inv.len(),
         trip["reasons"]
     );
-    (trip, lost)
+    (trip, lost, inv)
 }
 
 /// kura-guard's target is a median of at most 5 files; a single run may lose a few more
@@ -439,4 +454,336 @@ fn guard_stops_slow_encryption_one_file_per_half_second() {
     let env = Env::new();
     let (_, lost) = run_attack(&env, "slow", "random", 17);
     assert!(lost.len() <= 5, "{} lost", lost.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benign work: never a trip.
+
+/// Runs `cmd` in its own process group to completion (bounded) and asserts it succeeded.
+fn run_benign(cmd: Command, what: &str) {
+    let status = run_bounded(cmd, what);
+    assert!(status.success(), "{what} failed or was stopped: {status:?}");
+}
+
+fn run_bounded(mut cmd: Command, what: &str) -> std::process::ExitStatus {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    wait_bounded(&mut child, Duration::from_secs(60), what)
+}
+
+/// Runs a benign command under the guard: no trip, and it succeeds.
+fn benign_under(guard: &mut GuardProc, cmd: Command, what: &str) {
+    let status = run_bounded(cmd, what);
+    assert_no_trip(guard, what);
+    assert!(status.success(), "{what} failed: {status:?}");
+}
+
+fn assert_no_trip(guard: &mut GuardProc, what: &str) {
+    let reports = guard.drain(Duration::from_millis(1500), Duration::from_secs(10));
+    let trips: Vec<_> = reports.iter().filter(|r| r["event"] == "tripped").collect();
+    assert!(trips.is_empty(), "false trip on {what}: {trips:?}");
+}
+
+#[test]
+fn guard_never_trips_on_hospital_work() {
+    if !root_or_skip("guard_never_trips_on_hospital_work") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 300, 21);
+    // kura-sim's workloads edit, move and delete files picked at random, decoys included,
+    // which no real program does: the canaries are off here and the engines alone judge.
+    std::fs::write(env.path("kura.toml"), "[guard]\ncanaries = false\n").expect("config");
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    for work in [
+        "clinic_day",
+        "pacs_ingest",
+        "new_scans",
+        "monthly_archive",
+        "reorganise",
+        "db_dump_rewrite",
+    ] {
+        let cmd = helper(&[
+            ("KURA_TEST_BENIGN", work.to_string()),
+            ("KURA_TEST_SHARE", s.display().to_string()),
+        ]);
+        benign_under(&mut guard, cmd, work);
+    }
+}
+
+#[test]
+fn guard_never_trips_on_archives_copies_and_kura_itself() {
+    if !root_or_skip("guard_never_trips_on_archives_copies_and_kura_itself") {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let s = share(&env, 300, 22);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&s)
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    let first = dirs.first().expect("a folder").clone();
+    let name = first.file_name().expect("name").to_string_lossy().into_owned();
+
+    let mut tar = Command::new("tar");
+    tar.arg("czf")
+        .arg(s.join("archive.tar.gz"))
+        .arg("-C")
+        .arg(&s)
+        .arg(&name);
+    benign_under(&mut guard, tar, "tar czf");
+
+    let mut cp = Command::new("cp");
+    cp.arg("-a").arg(&first).arg(s.join(format!("{name}_copy")));
+    benign_under(&mut guard, cp, "cp -a");
+
+    if kura_testkit::tools::on_path("zip") {
+        // Archiving a folder into a zip, then deleting the originals.
+        let mut zip = Command::new("sh");
+        zip.current_dir(&s).arg("-c").arg(format!(
+            "zip -qr {name}_old.zip {name}_copy && rm -r {name}_copy"
+        ));
+        benign_under(&mut guard, zip, "zip + delete originals");
+    }
+
+    let mut backup = env.kura();
+    backup.args(["backup"]).arg(&s);
+    benign_under(&mut guard, backup, "kura backup");
+    let mut restore = env.kura();
+    restore
+        .args(["restore", "latest", "--target"])
+        .arg(s.join("restored"));
+    benign_under(&mut guard, restore, "kura restore");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults.
+
+#[test]
+fn guard_watch_without_root_exits_1_with_one_line() {
+    if !root_or_skip("guard_watch_without_root_exits_1_with_one_line") {
+        return;
+    }
+    // A folder every user can enter, holding the kura binary (hard link, else a copy), since
+    // the build directory may sit under root's home.
+    let dir = tempfile::Builder::new()
+        .prefix("kura-guard-noroot")
+        .tempdir()
+        .expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).expect("mkdir");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let exe = dir.path().join("kura");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_kura"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_kura"), &exe).expect("copy kura");
+    }
+    let out = Command::new(&exe)
+        .args(["guard", "watch"])
+        .arg(dir.path())
+        .current_dir("/")
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("KURA_STATE_DIR", &state)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run as nobody");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("root"), "{err}");
+}
+
+#[test]
+fn guard_reports_queue_overflow_as_event_and_audit_record() {
+    if !root_or_skip("guard_reports_queue_overflow_as_event_and_audit_record") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 50, 31);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let pid = rustix::process::Pid::from_child(&guard.child);
+    // A stopped guard reads nothing: flood its queue (16384 events) from a folder on the same
+    // filesystem but outside the share, so no open waits for the stopped permission thread.
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP guard");
+    let flood = env.path("flood");
+    std::fs::create_dir(&flood).expect("mkdir");
+    let mut cur = flood.join("f0");
+    std::fs::write(&cur, b"x").expect("write");
+    for i in 1..20_000 {
+        let next = flood.join(format!("f{i}"));
+        std::fs::rename(&cur, &next).expect("rename");
+        cur = next;
+    }
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).expect("SIGCONT guard");
+    let ov = guard.wait_for("overflow", Duration::from_secs(30));
+    assert!(ov.is_some(), "no overflow report: {:?}", guard.seen);
+    drop(guard);
+    let (records, _) = env.json(&["audit", "log", "--action", "guard.queue_overflow"]);
+    assert!(
+        records.as_array().is_some_and(|a| !a.is_empty()),
+        "{records}"
+    );
+    assert!(env.has_event("guard_queue_overflow"));
+}
+
+fn canaries_of(ready: &Value) -> Vec<PathBuf> {
+    ready["canaries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["files"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .collect()
+}
+
+#[test]
+fn guard_trips_on_a_canary_renamed_by_a_writer_already_gone() {
+    if !root_or_skip("guard_trips_on_a_canary_renamed_by_a_writer_already_gone") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 50, 32);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let canary = canaries_of(&guard.ready)
+        .into_iter()
+        .next()
+        .expect("a canary");
+    let pid = rustix::process::Pid::from_child(&guard.child);
+    // A rename needs no open, so the stopped guard blocks nothing; the writer is gone by the
+    // time the guard reads the event.
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP guard");
+    let mut mv = Command::new("mv");
+    mv.arg(&canary).arg(with_ext(&canary, "locked"));
+    run_benign(mv, "mv canary");
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).expect("SIGCONT guard");
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .expect("a trip");
+    assert_eq!(trip["action"], "writer_gone", "{trip}");
+    assert!(trip["engines"].to_string().contains("canary"), "{trip}");
+    assert!(
+        guard.child.try_wait().expect("wait").is_none(),
+        "the guard keeps running"
+    );
+    // The canary is planted again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !canary.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(canary.exists(), "canary re-planted");
+}
+
+#[test]
+fn killed_guard_leaves_opens_working() {
+    if !root_or_skip("killed_guard_leaves_opens_working") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 20, 33);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let _ = guard.child.kill();
+    let _ = guard.child.wait();
+    let file = {
+        let mut v = Vec::new();
+        walk(&s, "sorted", &mut v);
+        v.into_iter().last().expect("a file")
+    };
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read(&file).is_ok() && std::fs::write(&file, b"edited").is_ok());
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
+        "an open in the watched share hung or failed after the guard was killed"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// After a trip: incidents, targeted restore, the hold on forget, release, blocklist, status.
+
+#[test]
+fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
+    if !root_or_skip("incident_lists_damage_restores_exactly_it_and_holds_forget_until_released")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let s = share(&env, 150, 41);
+    env.run(&["backup", s.to_str().expect("utf-8")]).success();
+    let (trip, lost, inv) = run_attack_on(&env, &s, "inplace_rename", "random", 42);
+    assert!(!lost.is_empty(), "the random walker damages something first");
+    let id = trip["id"].as_u64().expect("id");
+    let (list, code) = env.json(&["guard", "incidents"]);
+    assert_eq!(code, 0);
+    let inc = &list[0];
+    assert_eq!(inc["id"], id);
+    let damaged: Vec<String> = serde_json::from_value(inc["damaged"].clone()).expect("list");
+    for l in &lost {
+        assert!(
+            damaged.contains(&l.display().to_string()),
+            "{} lost but not in the damage list {damaged:?}",
+            l.display()
+        );
+    }
+
+    let out = env.path("out");
+    let (rep, code) = env.json(&[
+        "restore",
+        "latest",
+        "--incident",
+        &id.to_string(),
+        "--target",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{rep}");
+    let restored: Vec<String> = serde_json::from_value(rep["restored"].clone()).expect("list");
+    for l in &lost {
+        let rel = l.strip_prefix("/").expect("absolute");
+        let orig = inv.iter().find(|(p, _)| p == l).map(|(_, d)| d.clone());
+        assert_eq!(
+            std::fs::read(out.join(rel)).ok(),
+            orig,
+            "{} restored byte for byte",
+            l.display()
+        );
+    }
+    assert!(restored.len() >= lost.len(), "{rep}");
+    assert!(
+        rep["remove"].as_array().is_some_and(|a| !a.is_empty()),
+        "the attacker's renamed copies are listed for removal: {rep}"
+    );
+
+    // forget is paused until the incident is released (audited).
+    let err = env.run(&["forget", "--keep-last", "1"]).failure().code(1);
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(stderr.contains("paused"), "{stderr}");
+    env.run(&["guard", "release", &id.to_string()]).success();
+    env.run(&["forget", "--keep-last", "1"]).success();
+    let (records, _) = env.json(&["audit", "log", "--action", "guard.release"]);
+    assert!(records.as_array().is_some_and(|a| a.len() == 1), "{records}");
+
+    // The attacker's executable (this test binary) was blocklisted; remove it.
+    let (bl, _) = env.json(&["guard", "blocklist"]);
+    let sha = bl[0]["sha256"].as_str().expect("blocked").to_string();
+    env.run(&["guard", "blocklist", "--remove", &sha]).success();
+    let (bl, _) = env.json(&["guard", "blocklist"]);
+    assert_eq!(bl, serde_json::json!([]));
+
+    let (status, _) = env.json(&["status"]);
+    assert_eq!(status["guard"]["last_trip"]["incident"], id, "{status}");
+    assert_eq!(status["guard"]["running"], false);
 }

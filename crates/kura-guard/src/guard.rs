@@ -170,6 +170,7 @@ pub struct Guard {
     windows: HashMap<i32, Window>,
     files: u64,
     planted: Vec<Planted>,
+    canary_paths: HashSet<PathBuf>,
     canary_seed: HashMap<PathBuf, u64>,
     overflows: u64,
     marked_dirs: usize,
@@ -379,6 +380,7 @@ impl Guard {
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
             files,
+            canary_paths: planted.iter().flat_map(|p| p.files.iter().cloned()).collect(),
             planted,
             canary_seed,
             overflows: 0,
@@ -588,17 +590,25 @@ impl Guard {
             });
             win.pids.insert(ev.pid);
             lock(&self.shared.active).insert(key);
-            let canary_hit = [&path, &new_path]
-                .into_iter()
-                .flatten()
-                .any(|p| p.file_name().is_some_and(is_canary_name));
+            // A canary the guard planted, written, deleted or renamed away (a copy that merely
+            // carries a canary's name, e.g. from `cp -a`, is not one).
+            let canary_hit = path.as_ref().is_some_and(|p| self.canary_paths.contains(p))
+                && ev.mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE | libc::FAN_DELETE | libc::FAN_RENAME) != 0;
             if canary_hit {
-                for p in [&path, &new_path].into_iter().flatten() {
-                    if p.file_name().is_some_and(is_canary_name) {
-                        win.canary(&p.to_string_lossy(), now);
-                    }
+                if let Some(p) = &path {
+                    win.canary(&p.to_string_lossy(), now);
                 }
-                dirty.insert(key);
+                self.judge_now(key, now, sink);
+                continue;
+            }
+            // Copies of decoys (`cp -a` of a folder, then `rm -r`) are neither data nor canaries:
+            // kura-detect's canary rule would count their deletion, so they are left out.
+            let decoy_copy = |p: &Option<PathBuf>| {
+                p.as_ref().is_some_and(|p| {
+                    !self.canary_paths.contains(p) && p.file_name().is_some_and(is_canary_name)
+                })
+            };
+            if decoy_copy(&path) && (new_path.is_none() || decoy_copy(&new_path)) {
                 continue;
             }
             let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -612,7 +622,7 @@ impl Guard {
                     (None, Some(n)) => win.created(&n.to_string_lossy(), size, now),
                     (None, None) => {}
                 }
-                dirty.insert(key);
+                self.judge_soon(key, &mut dirty, sink);
                 continue;
             }
             let Some(path) = path else { continue };
@@ -644,25 +654,61 @@ impl Guard {
                     .and_then(|b| b.profile.clone())
                     .filter(|p| p.size > 0);
                 let findings = judge_file(&ps, prev.as_ref(), &cur);
+                let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
                 win.wrote(&ps, meta.len(), findings, now);
                 if win.suspect {
                     lock(&self.shared.suspects).insert(key);
                 }
-                dirty.insert(key);
+                if strong {
+                    // Judge at once: a fast encryptor must not finish the batch first.
+                    dirty.remove(&key);
+                    self.judge_now(key, now, sink);
+                } else {
+                    dirty.insert(key);
+                }
+            }
+            if dirty.contains(&key) {
+                self.judge_soon(key, &mut dirty, sink);
             }
         }
         for key in dirty {
-            let files = self.files;
-            let Some(win) = self.windows.get_mut(&key) else {
-                continue;
-            };
-            if win.tripped {
-                continue;
-            }
-            let j = win.judge(files, now);
-            if j.verdict == Verdict::Suspicious || win.touched_canary() {
-                self.trip(key, j, sink);
-            }
+            self.judge_now(key, now, sink);
+        }
+    }
+
+    /// Judges a writer now unless it was judged less than [`JUDGE_EVERY_MS`] ago (then at the
+    /// end of the batch): often enough that a fast encryptor is judged between its files, rarely
+    /// enough that bulk work (`rm -r` of a large folder) does not judge its window per file.
+    fn judge_soon(&mut self, key: i32, dirty: &mut BTreeSet<i32>, sink: &mut dyn FnMut(Report)) {
+        let now = Instant::now();
+        let due = self.windows.get(&key).is_some_and(|w| {
+            now.duration_since(w.last_judged) >= Duration::from_millis(JUDGE_EVERY_MS)
+        });
+        if due {
+            dirty.remove(&key);
+            self.judge_now(key, now, sink);
+        } else {
+            dirty.insert(key);
+        }
+    }
+
+    /// Judges one writer's window and trips when it is suspicious.
+    fn judge_now(&mut self, key: i32, now: Instant, sink: &mut dyn FnMut(Report)) {
+        let files = self.files;
+        let Some(win) = self.windows.get_mut(&key) else {
+            return;
+        };
+        if win.tripped {
+            return;
+        }
+        let j = win.judge(files, now);
+        win.last_judged = now;
+        if j.score > 0.0 && !win.suspect {
+            win.suspect = true;
+            lock(&self.shared.suspects).insert(key);
+        }
+        if j.verdict == Verdict::Suspicious || win.touched_canary() {
+            self.trip(key, j, sink);
         }
     }
 

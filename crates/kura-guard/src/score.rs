@@ -30,6 +30,9 @@ pub mod thresholds {
     /// read the events already queued (at most [`SUSPECT_WAIT_MS`]), so a fast encryptor
     /// cannot race far ahead of its judgement.
     pub const SUSPECT_FINDING: f64 = kura_detect::thresholds::FLAG;
+    /// A writer's window is judged at most this often while its events stream in (and at the
+    /// end of each batch read from the kernel), in milliseconds.
+    pub const JUDGE_EVERY_MS: u64 = 2;
     /// Longest wait of a suspect's open, in milliseconds (everyone else: answered at once).
     pub const SUSPECT_WAIT_MS: u64 = 50;
     /// Before-images and sizes remembered, at most (oldest dropped first).
@@ -54,6 +57,7 @@ pub(crate) struct Window {
     findings: BTreeMap<String, (Vec<Finding>, Instant)>,
     canaries: BTreeSet<String>,
     pub last: Instant,
+    pub last_judged: Instant,
     pub tripped: bool,
     pub suspect: bool,
 }
@@ -71,6 +75,7 @@ impl Window {
             findings: BTreeMap::new(),
             canaries: BTreeSet::new(),
             last: now,
+            last_judged: now - Duration::from_secs(1),
             tripped: false,
             suspect: false,
         }
