@@ -252,9 +252,13 @@ mod tests {
     fn example_config_parses() {
         let cfg = FileConfig::parse(EXAMPLE, Path::new("examples/kura.toml")).unwrap();
         assert!(cfg.retention.is_some());
-        let uncommented = EXAMPLE.replace("# limit_upload", "limit_upload");
+        let uncommented = EXAMPLE
+            .replace("# limit_upload", "limit_upload")
+            .replace("# state_dir", "state_dir");
         let cfg = FileConfig::parse(&uncommented, Path::new("examples/kura.toml")).unwrap();
         assert_eq!(cfg.limit_upload, Some(2048));
+        // A top-level key: under a section it would be that section's (and refused).
+        assert_eq!(cfg.state_dir.as_deref(), Some(Path::new("/var/lib/kura")));
         assert!(!cfg.backup.sources.is_empty());
     }
 

@@ -1,13 +1,16 @@
-//! Wiring of kura-detect into backups, scans and diffs: profiles from the bytes the backup
-//! already reads, previous versions from the parent snapshot, names and rates from the tree
-//! diff, and the verdict recorded on the snapshot.
+//! Wiring of kura-detect's evidence pipeline into backups, scans and diffs: snapshots as
+//! [`VersionSource`]s, the engine's read tee feeding [`Profiles`], the choice of the clean
+//! generation a backup is judged against, and the verdict recorded on the snapshot. The judging
+//! itself is kura-detect's ([`Evidence`]).
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
-use kura_detect::{Baseline, ChangeCounts, FileProfile, Finding, Judgement, Profiler, TreeChanges};
+use kura_detect::{
+    Assessed, Baseline, Evidence, FileProfile, Judgement, Profiled, Profiler, Profiles,
+    VerdictDocument, VersionSource,
+};
 use kura_engine::{
     ChangeKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, Verdict,
 };
@@ -15,32 +18,30 @@ use kura_engine::{
 /// How much of a stored version is read to profile it (the sketch looks at the first MiB;
 /// entropy over 64 MiB is representative).
 const STORED_READ_LIMIT: u64 = 64 << 20;
-/// Findings stored in the snapshot description (all are counted).
-const STORED_FINDINGS: usize = 100;
 
 /// Tree path of a source path (`/srv/a` → `srv/a`), as rustic stores it.
 pub fn tree_path(p: &Path) -> String {
     p.to_string_lossy().trim_start_matches('/').to_string()
 }
 
-/// Profile of `path` as stored in the snapshot `reader` is on (the version a live or newer file
-/// is compared with). Used by backup, scan and diff alike.
-pub fn stored_profile(reader: &SnapshotReader<'_>, path: &str) -> kura_engine::Result<FileProfile> {
-    reader
-        .read(path, STORED_READ_LIMIT)
-        .map(|bytes| FileProfile::of(&bytes))
+/// A snapshot as one version of the tree for kura-detect: the version a live or newer file is
+/// compared with, or the new snapshot's own files read back. Used by backup, scan and diff alike.
+pub struct Stored<'s, 'r>(pub &'s SnapshotReader<'r>);
+
+impl VersionSource for Stored<'_, '_> {
+    fn profile(&mut self, path: &str) -> Result<FileProfile, String> {
+        self.0
+            .read(path, STORED_READ_LIMIT)
+            .map(|bytes| FileProfile::of(&bytes))
+            .map_err(|e| e.to_string())
+    }
 }
 
-/// Collects a profile of every file the backup reads.
-#[derive(Default)]
-pub struct ProfileCollector {
-    profiles: Mutex<HashMap<String, FileProfile>>,
-}
-
+/// Feeds the bytes the backup reads of one file to a profiler.
 struct Sink {
     path: String,
     profiler: Profiler,
-    into: Arc<ProfileCollector>,
+    into: Arc<Profiles>,
 }
 
 impl FileSink for Sink {
@@ -48,15 +49,19 @@ impl FileSink for Sink {
         self.profiler.update(buf);
     }
     fn finish(self: Box<Self>, complete: bool) {
-        if complete && let Ok(mut m) = self.into.profiles.lock() {
-            let Sink { path, profiler, .. } = *self;
-            m.insert(path, profiler.finish());
+        if complete {
+            let Sink {
+                path,
+                profiler,
+                into,
+            } = *self;
+            into.add(path, profiler.finish());
         }
     }
 }
 
-/// The observer handed to the engine; `Arc` so the sinks can reach the collector.
-pub struct Observer(pub Arc<ProfileCollector>);
+/// The observer handed to the engine; `Arc` so the sinks can reach the profiles.
+pub struct Observer(pub Arc<Profiles>);
 
 impl FileObserver for Observer {
     fn open(&self, path: &Path, _size: u64) -> Option<Box<dyn FileSink>> {
@@ -69,35 +74,20 @@ impl FileObserver for Observer {
     }
 }
 
-impl ProfileCollector {
-    pub fn take(&self) -> HashMap<String, FileProfile> {
-        self.profiles
-            .lock()
-            .map(|mut m| std::mem::take(&mut *m))
-            .unwrap_or_default()
-    }
+/// The verdict document stored on a snapshot, if it has one (a `--no-detect` backup has none).
+pub fn document_of(s: &SnapshotInfo) -> Option<VerdictDocument> {
+    serde_json::from_value(s.document.clone()?).ok()
 }
 
 /// Baseline learned from the change counts that earlier clean snapshots recorded over one
-/// backup interval (suspicious ones, and ones judged against an older generation, would teach
-/// the wrong limits).
+/// backup interval.
 pub fn baseline(history: &[SnapshotInfo]) -> Baseline {
-    let mut b = Baseline::default();
-    for s in history.iter().filter(|s| s.verdict == Verdict::Clean) {
-        let Some(doc) = s.document.as_ref() else {
-            continue;
-        };
-        if doc.get("intervals").and_then(|v| v.as_u64()).unwrap_or(1) > 1 {
-            continue;
-        }
-        if let Some(c) = doc
-            .get("counts")
-            .and_then(|c| serde_json::from_value::<ChangeCounts>(c.clone()).ok())
-        {
-            b.learn(&c);
-        }
-    }
-    b
+    let docs: Vec<VerdictDocument> = history
+        .iter()
+        .filter(|s| s.verdict == Verdict::Clean)
+        .filter_map(document_of)
+        .collect();
+    Baseline::learned_from(&docs)
 }
 
 /// The generation a new snapshot is judged against, and how many backup intervals lie between.
@@ -128,18 +118,47 @@ pub fn judged_against(history: &[SnapshotInfo], host: &str, paths: &[String]) ->
     }
 }
 
+/// How the backup of `sources` should keep the profiles it makes: a source never backed up
+/// before has nothing to compare with, so its files are judged as they are read and memory stays
+/// flat; otherwise profiles are kept for the comparison. Matching is on the paths alone: a
+/// wrong guess only costs reading files back.
+pub fn profiles_for(history: &[SnapshotInfo], sources: &[std::path::PathBuf]) -> Profiles {
+    let mut paths: Vec<String> = sources
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    paths.sort();
+    let seen = history.iter().any(|s| {
+        let mut sp = s.paths.clone();
+        sp.sort();
+        sp == paths
+    });
+    if seen {
+        Profiles::keep()
+    } else {
+        Profiles::judge_alone()
+    }
+}
+
 /// The outcome of judging a new snapshot.
 #[derive(Debug, Clone)]
 pub struct BackupJudgement {
-    /// The verdict with its findings.
-    pub judgement: Judgement,
-    /// Change counts against the baseline.
-    pub counts: ChangeCounts,
+    /// The verdict, findings, counts and what remains of a suspicious parent.
+    pub assessed: Assessed,
     /// What it was judged against.
     pub against: JudgedAgainst,
-    /// Flagged files whose content is the same as in the (not clean) parent: what an earlier
-    /// suspicious snapshot found is still there.
-    pub remaining: u64,
+}
+
+impl BackupJudgement {
+    /// The verdict document stored on the snapshot.
+    pub fn document(&self) -> VerdictDocument {
+        VerdictDocument::new(
+            &self.assessed,
+            self.against.clean.as_ref().map(|c| c.id.clone()),
+            self.against.intervals,
+        )
+    }
 }
 
 /// Judge a new snapshot against the newest clean generation of its source. Files the backup read
@@ -149,167 +168,71 @@ pub struct BackupJudgement {
 pub fn judge_backup(
     repo: &mut Repo,
     snap: &SnapshotInfo,
-    profiles: HashMap<String, FileProfile>,
+    profiled: Profiled,
     history: &[SnapshotInfo],
 ) -> Result<BackupJudgement> {
     let against = judged_against(history, &snap.hostname, &snap.paths);
-    let mut changes = TreeChanges::default();
-    let findings: Vec<Finding>;
-    let mut read_back = HashSet::new();
-    // Files that changed since the baseline, with the baseline's version when it was a file.
-    let mut judged: Vec<(String, Option<FileProfile>)> = Vec::new();
-    match (&against.clean, &snap.parent) {
-        (Some(clean), _) => {
+    // Files judged alone while read were guessed to be a first backup; if there is something to
+    // compare with after all, they are read back and judged again, and those results dropped.
+    let Profiled { kept, alone } = profiled;
+    let mut ev = Evidence::default();
+    let is_file = |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == "file");
+    match &against.clean {
+        Some(clean) => {
             // One index load for the diff and for reading both versions.
             let mut reader = repo.reader(&clean.id)?;
             for c in reader.diff_with(&snap.id)? {
                 let (before, after) = (c.before.as_ref(), c.after.as_ref());
-                let is_file =
-                    |e: Option<&kura_engine::TreeEntry>| e.is_some_and(|e| e.kind == "file");
                 match c.change {
                     ChangeKind::Added if is_file(after) => {
-                        changes
-                            .added
-                            .push((c.path.clone(), after.map_or(0, |e| e.size)));
-                        judged.push((c.path, None));
+                        ev.added(c.path, after.map_or(0, |e| e.size));
                     }
-                    ChangeKind::Removed if is_file(before) => changes
-                        .deleted
-                        .push((c.path.clone(), before.map_or(0, |e| e.size))),
+                    ChangeKind::Removed if is_file(before) => {
+                        ev.deleted(c.path, before.map_or(0, |e| e.size));
+                    }
                     ChangeKind::Modified if is_file(after) => {
-                        changes.modified.push(c.path.clone());
-                        let prev = if is_file(before) {
-                            stored_profile(&reader, &c.path).ok()
+                        if is_file(before) {
+                            ev.modified_from(c.path, &mut Stored(&reader));
                         } else {
-                            None
-                        };
-                        judged.push((c.path, prev));
+                            ev.modified(c.path, None);
+                        }
                     }
-                    ChangeKind::Unchanged if is_file(after) => changes.unchanged += 1,
+                    ChangeKind::Unchanged if is_file(after) => ev.unchanged(1),
                     _ => {}
                 }
             }
             reader.switch(&snap.id)?;
-            (findings, read_back) = judge_versions(&reader, &profiles, judged);
+            ev.judge_pending(&kept, &mut Stored(&reader));
         }
-        (None, None) => {
-            // First backup: every file was read, so the profiles name them all (no need to load
-            // the index and walk the new tree).
-            changes.added = profiles
-                .iter()
-                .map(|(p, prof)| (p.clone(), prof.size))
-                .collect();
-            changes.added.sort();
-            findings = profiles
-                .iter()
-                .flat_map(|(path, cur)| kura_detect::judge_file(path, None, cur))
-                .collect();
+        None if kept.is_empty() && snap.parent.is_none() => {
+            // First backup of this source, judged as it was read: nothing to list or read back.
+            ev.judged_alone(alone);
         }
-        (None, Some(_)) => {
-            // Earlier snapshots exist but none is clean: nothing vouches for any file, so every
-            // file of the new snapshot is judged on its own.
+        None => {
+            // Nothing clean vouches for any file (earlier snapshots exist but none is clean, or
+            // the profiles were kept): every file of the new snapshot is judged on its own.
             let reader = repo.reader(&snap.id)?;
             reader.walk("", |e| {
                 if e.kind == "file" {
-                    changes.added.push((e.path.clone(), e.size));
-                    judged.push((e.path, None));
+                    ev.added(e.path, e.size);
                 }
                 Ok(())
             })?;
-            (findings, read_back) = judge_versions(&reader, &profiles, judged);
+            ev.judge_pending(&kept, &mut Stored(&reader));
         }
     }
-    let counts = ChangeCounts::from(&changes);
     let baseline = baseline(history).spanning(against.intervals);
-    let mut judgement = kura_detect::judge_snapshot(findings, &changes, &baseline);
     // What the backup did not read is as it was in the parent.
     let parent_not_clean = snap.parent.as_ref().and_then(|p| {
         history
             .iter()
             .find(|s| &s.id == p && s.verdict != Verdict::Clean)
     });
-    let remaining = flagged_paths(&judgement)
-        .filter(|p| read_back.contains(*p))
-        .count() as u64;
-    if let Some(parent) = parent_not_clean
-        && judgement.verdict == kura_detect::Verdict::Suspicious
-        && remaining > 0
-    {
-        judgement.reasons.insert(
-            0,
-            format!(
-                "still suspicious: {remaining} flagged files remain as in {}",
-                parent.short_id
-            ),
-        );
+    let assessed = ev.judge(&baseline, parent_not_clean.map(|p| p.short_id.as_str()));
+    for (path, why) in &assessed.unreadable {
+        eprintln!("kura: warning: could not read {path} back for detection: {why}");
     }
-    Ok(BackupJudgement {
-        judgement,
-        counts,
-        against,
-        remaining,
-    })
-}
-
-/// Per-file findings for `judged` (path, baseline version). The current version comes from the
-/// profiles the backup collected, or else is read back from the snapshot `reader` is on; the
-/// paths read back (unchanged since the parent) are returned with the findings.
-fn judge_versions(
-    reader: &SnapshotReader<'_>,
-    profiles: &HashMap<String, FileProfile>,
-    judged: Vec<(String, Option<FileProfile>)>,
-) -> (Vec<Finding>, HashSet<String>) {
-    let mut findings = Vec::new();
-    let mut read_back = HashSet::new();
-    for (path, prev) in judged {
-        let stored;
-        let cur = match profiles.get(&path) {
-            Some(p) => p,
-            None => match stored_profile(reader, &path) {
-                Ok(p) => {
-                    stored = p;
-                    read_back.insert(path.clone());
-                    &stored
-                }
-                Err(e) => {
-                    eprintln!("kura: warning: could not read {path} back for detection: {e}");
-                    continue;
-                }
-            },
-        };
-        findings.extend(kura_detect::judge_file(&path, prev.as_ref(), cur));
-    }
-    (findings, read_back)
-}
-
-/// Paths whose combined findings flag them (as [`kura_detect::judge_snapshot`] counts them).
-fn flagged_paths(j: &Judgement) -> impl Iterator<Item = &str> {
-    let mut per_path: HashMap<&str, Vec<Finding>> = HashMap::new();
-    for f in j.findings.iter().filter(|f| !f.path.is_empty()) {
-        per_path.entry(&f.path).or_default().push(f.clone());
-    }
-    per_path
-        .into_iter()
-        .filter(|(_, f)| kura_detect::file_score(f) >= kura_detect::thresholds::FLAG)
-        .map(|(p, _)| p)
-}
-
-/// The document stored with the verdict in the snapshot description.
-pub fn verdict_document(b: &BackupJudgement) -> serde_json::Value {
-    let j = &b.judgement;
-    serde_json::json!({
-        "baseline": b.against.clean.as_ref().map(|c| &c.id),
-        "intervals": b.against.intervals,
-        "remaining": b.remaining,
-        "verdict": j.verdict.to_string(),
-        "score": j.score,
-        "reasons": j.reasons,
-        "flagged_files": j.flagged_files,
-        "strong_files": j.strong_files,
-        "findings_total": j.findings.len(),
-        "findings": j.findings.iter().take(STORED_FINDINGS).collect::<Vec<_>>(),
-        "counts": b.counts,
-    })
+    Ok(BackupJudgement { assessed, against })
 }
 
 pub fn engine_verdict(v: kura_detect::Verdict) -> kura_engine::Verdict {

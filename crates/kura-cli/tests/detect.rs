@@ -251,3 +251,46 @@ fn no_detect_records_no_verdict_and_legal_hold_protects_from_forget() {
             .any(|s| s["legal_hold"] == true)
     );
 }
+
+/// A source first backed up when it is already encrypted (a machine added to the backup after
+/// the attack) is judged file by file as it is read, with nothing to compare with; the next
+/// backup of it, still with no clean generation, stays suspicious too.
+#[test]
+fn first_backup_of_an_already_encrypted_source_is_suspicious() {
+    let (env, _clean_src, clean_id) = clean_start(31);
+    let src = env.path("ward");
+    tree::hospital_tree(&src, FILES, 32).unwrap();
+    attack::encrypt_whole_with_rename_and_notes(&src, 33, 0.07).unwrap();
+    let (doc, code) = backup(&env, &src);
+    assert_eq!(code, 4, "an encrypted first backup must be caught: {doc}");
+    assert!(doc["baseline"].is_null(), "{doc}");
+    let engines: std::collections::BTreeSet<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["engine"].as_str())
+        .collect();
+    assert!(
+        engines.contains("names"),
+        "ransom notes not seen: {engines:?}"
+    );
+    assert!(engines.len() >= 2, "{engines:?}");
+    // Every file of the source was counted, though only findings were held.
+    let (snaps, _) = env.json(&["snapshots"]);
+    let files = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == doc["snapshot_id"])
+        .map(|s| s["document"]["counts"]["files"].clone());
+    let on_disk = walkdir::WalkDir::new(&src)
+        .into_iter()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
+        .count();
+    assert_eq!(files, Some(serde_json::json!(on_disk)), "{snaps}");
+    let (again, code) = backup(&env, &src);
+    assert_eq!(code, 4, "nothing clean vouches for the source: {again}");
+    // The other source's clean generation is untouched by any of this.
+    let latest_clean = env.json(&["ls", "latest-clean"]).0["snapshot"]["id"].clone();
+    assert_eq!(latest_clean.as_str().unwrap(), clean_id);
+}

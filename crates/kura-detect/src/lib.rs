@@ -2,7 +2,9 @@
 //!
 //! It owns the per-file [`FileProfile`] (built by a streaming [`Profiler`] fed with the bytes the
 //! backup already reads), the engines that compare a snapshot with its parent (content, format,
-//! similarity, names, rate, canaries), the learned [`Baseline`], and the snapshot [`Verdict`].
+//! similarity, names, rate, canaries), the learned [`Baseline`], the snapshot [`Verdict`], and the
+//! evidence pipeline that assembles them ([`Evidence`], over any [`VersionSource`]: a snapshot, the
+//! live tree or the live guard's before-images) with its stored [`VerdictDocument`].
 //! It must not do I/O beyond planting canaries, depend on any kura crate, rustic_core or async
 //! code, or use malware signatures: every engine is easy to evade alone, together they are not.
 //!
@@ -20,6 +22,7 @@
 //! assert_eq!(j.verdict.to_string(), "clean");
 //! ```
 
+mod assess;
 pub mod canary;
 mod file;
 mod format;
@@ -29,6 +32,10 @@ mod rate;
 mod sketch;
 mod verdict;
 
+pub use assess::{
+    Assessed, Evidence, JudgedAlone, Profiled, Profiles, STORED_FINDINGS, VerdictDocument,
+    VersionSource,
+};
 pub use file::judge_file;
 pub use format::Format;
 pub use names::{is_known_ext, is_ransom_note_name, judge_names};

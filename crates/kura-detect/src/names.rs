@@ -107,6 +107,12 @@ fn random_looking(s: &str) -> bool {
 // its replacement (cipher headers, IVs, appended keys are small).
 const SIZE_SLACK: u64 = 1024;
 
+/// Whether the names engine can say anything about a new `path` when nothing was deleted (a
+/// first backup): ransom-note names and unknown extensions. Other new files need not be listed.
+pub(crate) fn name_matters_alone(path: &str) -> bool {
+    is_ransom_note_name(path) || split_name(path).1.is_some_and(|e| !is_known_ext(e))
+}
+
 /// The names engine over one snapshot's changes.
 pub fn judge_names(changes: &TreeChanges) -> Vec<Finding> {
     let mut out = Vec::new();

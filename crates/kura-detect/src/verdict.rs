@@ -90,8 +90,23 @@ pub fn judge_snapshot(
     changes: &TreeChanges,
     baseline: &Baseline,
 ) -> Judgement {
+    judge_counted(
+        file_findings,
+        changes,
+        ChangeCounts::from(changes),
+        baseline,
+    )
+}
+
+/// [`judge_snapshot`] with the counts given apart from `changes` (which may then list only the
+/// new files the names engine needs; see [`crate::Profiles::judge_alone`]).
+pub(crate) fn judge_counted(
+    file_findings: Vec<Finding>,
+    changes: &TreeChanges,
+    counts: ChangeCounts,
+    baseline: &Baseline,
+) -> Judgement {
     use thresholds::*;
-    let counts = ChangeCounts::from(changes);
     let mut findings = file_findings;
     findings.extend(judge_names(changes));
     findings.extend(canary::judge_changes(changes));

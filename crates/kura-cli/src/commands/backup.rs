@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::BackupCmd;
 use crate::context::Ctx;
-use crate::detection::{self, Observer, ProfileCollector};
+use crate::detection::{self, Observer};
 use crate::exit::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
@@ -39,9 +39,9 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     };
     let mut repo = ctx.open(LockMode::Shared)?;
     let history = repo.snapshots()?;
-    let collector = Arc::new(ProfileCollector::default());
+    let profiles = Arc::new(detection::profiles_for(&history, &req.paths));
     let observer: Arc<dyn FileObserver> = if detect && !cmd.dry_run {
-        Arc::new(Observer(Arc::clone(&collector)))
+        Arc::new(Observer(Arc::clone(&profiles)))
     } else {
         Arc::new(NoObserver)
     };
@@ -55,11 +55,11 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
 
     let mut judgement = None;
     if detect {
-        let judged = detection::judge_backup(&mut repo, &snap, collector.take(), &history)?;
+        let judged = detection::judge_backup(&mut repo, &snap, profiles.take(), &history)?;
         snap = repo.set_verdict(
             &snap.id,
-            detection::engine_verdict(judged.judgement.verdict),
-            detection::verdict_document(&judged),
+            detection::engine_verdict(judged.assessed.judgement.verdict),
+            serde_json::to_value(judged.document())?,
         )?;
         ctx.note("snapshot", &snap.id);
         ctx.note("verdict", snap.verdict);
@@ -75,8 +75,8 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         .as_ref()
         .and_then(|j| j.against.clean.as_ref())
         .map(|c| c.id.clone());
-    let remaining = judgement.as_ref().map_or(0, |j| j.remaining);
-    let judgement = judgement.map(|j| j.judgement);
+    let remaining = judgement.as_ref().map_or(0, |j| j.assessed.remaining);
+    let judgement = judgement.map(|j| j.assessed.judgement);
     let findings = judgement
         .as_ref()
         .map(|j| j.findings.clone())

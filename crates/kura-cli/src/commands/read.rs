@@ -7,8 +7,9 @@ use kura_engine::{ChangeKind, LockMode, SnapshotReader};
 
 use crate::cli::{DiffCmd, LsCmd};
 use crate::context::Ctx;
-use crate::detection;
+use crate::detection::Stored;
 use crate::exit::Outcome;
+use kura_detect::VersionSource;
 
 pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
@@ -59,7 +60,7 @@ fn findings(
 ) -> Result<HashMap<String, Vec<kura_detect::Finding>>> {
     let mut prev: HashMap<String, kura_detect::FileProfile> = HashMap::new();
     for c in changes.iter().filter(|c| c.change == ChangeKind::Modified) {
-        if let Ok(p) = detection::stored_profile(reader, &c.path) {
+        if let Ok(p) = Stored(reader).profile(&c.path) {
             prev.insert(c.path.clone(), p);
         }
     }
@@ -72,7 +73,9 @@ fn findings(
         if c.after.as_ref().is_none_or(|e| e.kind != "file") {
             continue;
         }
-        let cur = detection::stored_profile(reader, &c.path)?;
+        let cur = Stored(reader)
+            .profile(&c.path)
+            .map_err(|why| anyhow::anyhow!("cannot read {} in {newer}: {why}", c.path))?;
         let f = kura_detect::judge_file(&c.path, prev.get(&c.path), &cur);
         if !f.is_empty() {
             out.insert(c.path.clone(), f);

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use kura_detect::{FileProfile, Finding, Judgement, TreeChanges};
+use kura_detect::{Evidence, FileProfile, Finding, Judgement};
 use kura_engine::{LockMode, TreeEntry, Verdict};
 
 use crate::cli::{CanaryCmd, ScanCmd};
 use crate::context::Ctx;
-use crate::detection::{self, tree_path};
+use crate::detection::{self, Stored, tree_path};
 use crate::exit::Outcome;
 use crate::output::count;
 
@@ -53,8 +53,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
         }
         Ok(())
     })?;
-    let mut changes = TreeChanges::default();
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut ev = Evidence::default();
     let mut roots = Vec::new();
     let mut canaries = std::collections::BTreeSet::new();
     for root in &paths {
@@ -90,7 +89,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
                 && p.mtime.is_some()
                 && p.mtime == mtime_of(m)
             {
-                changes.unchanged += 1;
+                ev.unchanged(1);
                 continue;
             }
             let bytes = match std::fs::read(entry.path()) {
@@ -100,18 +99,13 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
                     continue;
                 }
             };
-            let cur = FileProfile::of(&bytes);
             match prev {
-                Some(p) => {
-                    changes.modified.push(tp.clone());
-                    let old = detection::stored_profile(&reader, &p.path).ok();
-                    findings.extend(kura_detect::judge_file(&tp, old.as_ref(), &cur));
-                }
-                None => {
-                    changes.added.push((tp.clone(), bytes.len() as u64));
-                    findings.extend(kura_detect::judge_file(&tp, None, &cur));
-                }
+                Some(_) => ev.modified_from(tp.clone(), &mut Stored(&reader)),
+                None => ev.added(tp.clone(), bytes.len() as u64),
             }
+            // Judged at once, so only findings are held, not every live file's profile.
+            let live = HashMap::from([(tp, FileProfile::of(&bytes))]);
+            ev.judge_pending(&live, &mut Stored(&reader));
         }
     }
     // Files in the snapshot under the scanned roots that are gone now.
@@ -120,7 +114,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
             if kura_detect::canary::is_canary_name(&path) {
                 canaries.insert(path.clone());
             }
-            changes.deleted.push((path, e.size));
+            ev.deleted(path, e.size);
         }
     }
     // Normal work since the snapshot compared with adds up over the backups taken after it.
@@ -130,7 +124,7 @@ fn scan(ctx: &Ctx, paths: &[PathBuf], against: Option<&str>) -> Result<Scanned> 
         .filter(|s| s.hostname == base.hostname && s.paths == base.paths)
         .count();
     let baseline = detection::baseline(&history).spanning(u32::try_from(since).unwrap_or(u32::MAX));
-    let judgement = kura_detect::judge_snapshot(findings, &changes, &baseline);
+    let judgement = ev.judge(&baseline, None).judgement;
     Ok(Scanned {
         judgement,
         base: base.short_id,
