@@ -97,7 +97,6 @@ impl GuardProc {
         }
         std::mem::take(&mut self.seen)
     }
-
 }
 
 impl Drop for GuardProc {
@@ -110,11 +109,16 @@ impl Drop for GuardProc {
 /// This test binary again, running `attacker_or_worker` with `vars`, in its own process group.
 fn helper(vars: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args(["attacker_or_worker", "--exact", "--nocapture", "--test-threads=1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
+    cmd.args([
+        "attacker_or_worker",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0);
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -145,6 +149,16 @@ fn wait_bounded(child: &mut Child, timeout: Duration, what: &str) -> std::proces
 
 #[test]
 fn attacker_or_worker() {
+    // bench/guard: a share from kura-sim's generator.
+    if let Ok(n) = std::env::var("KURA_TEST_GENERATE") {
+        let share = PathBuf::from(std::env::var("KURA_TEST_SHARE").expect("share"));
+        let seed = std::env::var("KURA_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let r = kura_sim::tree::hospital_tree(&share, n.parse().expect("files"), seed);
+        std::process::exit(i32::from(r.is_err()));
+    }
     if let Ok(mode) = std::env::var("KURA_TEST_ATTACK") {
         attack(&mode);
         std::process::exit(0);
@@ -213,10 +227,15 @@ fn attack(mode: &str) {
         let mut kids: Vec<Child> = (0..8)
             .map(|i| {
                 let mut c = Command::new(std::env::current_exe().expect("exe"));
-                c.args(["attacker_or_worker", "--exact", "--nocapture", "--test-threads=1"])
-                    .env("KURA_TEST_WORKER", i.to_string())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null());
+                c.args([
+                    "attacker_or_worker",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("KURA_TEST_WORKER", i.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
                 c.spawn().expect("worker")
             })
             .collect();
@@ -532,7 +551,11 @@ fn guard_never_trips_on_archives_copies_and_kura_itself() {
         .map(|e| e.path())
         .collect();
     let first = dirs.first().expect("a folder").clone();
-    let name = first.file_name().expect("name").to_string_lossy().into_owned();
+    let name = first
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
 
     let mut tar = Command::new("tar");
     tar.arg("czf")
@@ -716,8 +739,7 @@ fn killed_guard_leaves_opens_working() {
 
 #[test]
 fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
-    if !root_or_skip("incident_lists_damage_restores_exactly_it_and_holds_forget_until_released")
-    {
+    if !root_or_skip("incident_lists_damage_restores_exactly_it_and_holds_forget_until_released") {
         return;
     }
     let env = Env::new();
@@ -725,7 +747,10 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     let s = share(&env, 150, 41);
     env.run(&["backup", s.to_str().expect("utf-8")]).success();
     let (trip, lost, inv) = run_attack_on(&env, &s, "inplace_rename", "random", 42);
-    assert!(!lost.is_empty(), "the random walker damages something first");
+    assert!(
+        !lost.is_empty(),
+        "the random walker damages something first"
+    );
     let id = trip["id"].as_u64().expect("id");
     let (list, code) = env.json(&["guard", "incidents"]);
     assert_eq!(code, 0);
@@ -774,7 +799,10 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     env.run(&["guard", "release", &id.to_string()]).success();
     env.run(&["forget", "--keep-last", "1"]).success();
     let (records, _) = env.json(&["audit", "log", "--action", "guard.release"]);
-    assert!(records.as_array().is_some_and(|a| a.len() == 1), "{records}");
+    assert!(
+        records.as_array().is_some_and(|a| a.len() == 1),
+        "{records}"
+    );
 
     // The attacker's executable (this test binary) was blocklisted; remove it.
     let (bl, _) = env.json(&["guard", "blocklist"]);

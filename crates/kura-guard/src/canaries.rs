@@ -27,7 +27,11 @@ pub struct Planted {
 
 /// The first entry of a raw `readdir` (what `ls -U` and naive walkers see first).
 pub(crate) fn first_entry(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir).ok()?.flatten().next().map(|e| e.path())
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .next()
+        .map(|e| e.path())
 }
 
 /// The seed whose canary names come first in raw readdir order on the filesystem of `root`

@@ -425,7 +425,11 @@ mod tests {
             42,
             &[
                 record(libc::FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, &[1; 8], "a.pdf"),
-                record(libc::FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, &[2; 8], "a.pdf.locked"),
+                record(
+                    libc::FAN_EVENT_INFO_TYPE_NEW_DFID_NAME,
+                    &[2; 8],
+                    "a.pdf.locked",
+                ),
             ],
         );
         buf.extend(event(
@@ -460,7 +464,9 @@ mod tests {
         let mut x = 1u64;
         for _ in 0..2000 {
             let mut b = good.clone();
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let i = (x >> 33) as usize % b.len();
             b[i] = (x >> 13) as u8;
             let _ = parse(&b);

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use kura_detect::{FileProfile, Profiler, Verdict, canary::is_canary_name, judge_file};
+use kura_detect::{
+    FileProfile, Profiler, Verdict, VersionSource, canary::is_canary_name, judge_file,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::canaries::{self, Planted};
@@ -126,6 +128,22 @@ struct Before {
     at: Instant,
 }
 
+/// The guard's before-images as kura-detect's earlier version of a file (the backup's is the
+/// newest clean snapshot; the guard's is the file as it was when the writer opened it).
+struct BeforeImages<'a>(&'a Mutex<HashMap<PathBuf, Before>>);
+
+impl VersionSource for BeforeImages<'_> {
+    fn profile(&mut self, path: &str) -> std::result::Result<FileProfile, String> {
+        lock(self.0)
+            .get(Path::new(path))
+            .and_then(|b| b.profile.clone())
+            .filter(|p| p.size > 0)
+            .ok_or_else(|| {
+                "no before-image: the file was opened before its writer was active".into()
+            })
+    }
+}
+
 /// State shared by the two event loops.
 struct Shared {
     own_pid: i32,
@@ -230,7 +248,11 @@ fn profile(f: &mut File, size: u64) -> Option<FileProfile> {
 }
 
 fn file_key(m: &std::fs::Metadata) -> (u64, u64, i64) {
-    (m.ino(), m.size(), m.mtime_nsec() + m.mtime() * 1_000_000_000)
+    (
+        m.ino(),
+        m.size(),
+        m.mtime_nsec() + m.mtime() * 1_000_000_000,
+    )
 }
 
 fn all_dirs(root: &Path, out: &mut Vec<PathBuf>, files: &mut u64) {
@@ -380,7 +402,10 @@ impl Guard {
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
             files,
-            canary_paths: planted.iter().flat_map(|p| p.files.iter().cloned()).collect(),
+            canary_paths: planted
+                .iter()
+                .flat_map(|p| p.files.iter().cloned())
+                .collect(),
             planted,
             canary_seed,
             overflows: 0,
@@ -466,9 +491,9 @@ impl Guard {
         {
             let mut active = lock(&self.shared.active);
             active.retain(|g| {
-                self.windows.get(g).is_some_and(|w| {
-                    now.duration_since(w.last) < Duration::from_secs(WINDOW_SECS)
-                })
+                self.windows
+                    .get(g)
+                    .is_some_and(|w| now.duration_since(w.last) < Duration::from_secs(WINDOW_SECS))
             });
         }
         {
@@ -593,7 +618,12 @@ impl Guard {
             // A canary the guard planted, written, deleted or renamed away (a copy that merely
             // carries a canary's name, e.g. from `cp -a`, is not one).
             let canary_hit = path.as_ref().is_some_and(|p| self.canary_paths.contains(p))
-                && ev.mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE | libc::FAN_DELETE | libc::FAN_RENAME) != 0;
+                && ev.mask
+                    & (libc::FAN_MODIFY
+                        | libc::FAN_CLOSE_WRITE
+                        | libc::FAN_DELETE
+                        | libc::FAN_RENAME)
+                    != 0;
             if canary_hit {
                 if let Some(p) = &path {
                     win.canary(&p.to_string_lossy(), now);
@@ -632,9 +662,7 @@ impl Guard {
                 dirty.insert(key);
             }
             if ev.mask & libc::FAN_DELETE != 0 {
-                let size = lock(&self.shared.befores)
-                    .get(&path)
-                    .map_or(0, |b| b.size);
+                let size = lock(&self.shared.befores).get(&path).map_or(0, |b| b.size);
                 win.removed(&ps, size, now);
                 dirty.insert(key);
             }
@@ -649,10 +677,7 @@ impl Guard {
                 let Some(cur) = profile(&mut f, meta.len()) else {
                     continue;
                 };
-                let prev = lock(&self.shared.befores)
-                    .get(&path)
-                    .and_then(|b| b.profile.clone())
-                    .filter(|p| p.size > 0);
+                let prev = BeforeImages(&self.shared.befores).profile(&ps).ok();
                 let findings = judge_file(&ps, prev.as_ref(), &cur);
                 let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
                 win.wrote(&ps, meta.len(), findings, now);
@@ -857,10 +882,16 @@ impl Guard {
                 .env("KURA_WRITER_UID", w.uid.to_string())
                 .env(
                     "KURA_WRITER_EXE",
-                    w.exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default(),
+                    w.exe
+                        .as_deref()
+                        .map(|e| e.display().to_string())
+                        .unwrap_or_default(),
                 )
                 .env("KURA_WRITER_SHA256", sha256.clone().unwrap_or_default())
-                .env("KURA_WRITER_CLIENT_IP", w.client_ip.clone().unwrap_or_default())
+                .env(
+                    "KURA_WRITER_CLIENT_IP",
+                    w.client_ip.clone().unwrap_or_default(),
+                )
                 .stdin(std::process::Stdio::null())
                 .spawn();
             match spawned {
@@ -964,7 +995,14 @@ fn permission_loop(perm: &Group, shared: &Shared, notify_fd: i32) {
             if ev.mask & libc::FAN_OPEN_PERM == 0 {
                 continue;
             }
-            let allow = decide(shared, &mut hashes, &mut pgids, ev.pid, &mut file, notify_fd);
+            let allow = decide(
+                shared,
+                &mut hashes,
+                &mut pgids,
+                ev.pid,
+                &mut file,
+                notify_fd,
+            );
             // Answer before anything else can go wrong; the fd closes when `file` drops.
             let _ = perm.respond(file.as_raw_fd(), allow);
         }
@@ -1001,7 +1039,11 @@ fn decide(
     if lock(&shared.denied).contains(&pgid) {
         return false;
     }
-    let any_blocked = shared.blocked.read().map(|b| !b.is_empty()).unwrap_or(false);
+    let any_blocked = shared
+        .blocked
+        .read()
+        .map(|b| !b.is_empty())
+        .unwrap_or(false);
     if any_blocked
         && let Some(h) = hashes.of_pid(pid)
         && !shared.trusted_hashes.contains(&h)
@@ -1011,8 +1053,7 @@ fn decide(
     }
     if lock(&shared.suspects).contains(&pgid) {
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
-        while Instant::now() < deadline
-            && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
+        while Instant::now() < deadline && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
         {
             std::thread::sleep(Duration::from_micros(200));
         }

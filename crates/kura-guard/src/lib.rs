@@ -48,7 +48,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// fanotify needs CAP_SYS_ADMIN.
-    #[error("the guard needs root (fanotify requires CAP_SYS_ADMIN): run it as root or as the kura-guard systemd service")]
+    #[error(
+        "the guard needs root (fanotify requires CAP_SYS_ADMIN): run it as root or as the kura-guard systemd service"
+    )]
     NotRoot,
     /// A watched path is not a folder.
     #[error("cannot watch {path}: {reason}")]

@@ -218,7 +218,9 @@ mod tests {
     }
 
     fn text(n: usize) -> Vec<u8> {
-        (0..n).map(|i| b"ward notes, patient ok\n"[i % 23]).collect()
+        (0..n)
+            .map(|i| b"ward notes, patient ok\n"[i % 23])
+            .collect()
     }
 
     fn noise(n: usize) -> Vec<u8> {

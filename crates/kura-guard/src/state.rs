@@ -224,9 +224,7 @@ pub fn write_status(state_dir: &Path, status: &GuardStatus) -> Result<()> {
 /// The running guard, if its status file names a live process.
 pub fn running(state_dir: &Path) -> Option<GuardStatus> {
     let s: GuardStatus = read_json(&guard_dir(state_dir).join("status.json")).ok()?;
-    Path::new(&format!("/proc/{}", s.pid))
-        .exists()
-        .then_some(s)
+    Path::new(&format!("/proc/{}", s.pid)).exists().then_some(s)
 }
 
 #[cfg(test)]

@@ -84,8 +84,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h
-        .finalize()
+    Ok(h.finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>())

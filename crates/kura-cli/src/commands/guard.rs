@@ -28,7 +28,11 @@ pub fn run(ctx: &Ctx, cmd: &GuardCmd) -> Result<Outcome> {
     }
 }
 
-fn watch(ctx: &Ctx, paths: &[std::path::PathBuf], action: Option<GuardActionArg>) -> Result<Outcome> {
+fn watch(
+    ctx: &Ctx,
+    paths: &[std::path::PathBuf],
+    action: Option<GuardActionArg>,
+) -> Result<Outcome> {
     let cfg = &ctx.config.guard;
     let roots = if !paths.is_empty() {
         paths.to_vec()

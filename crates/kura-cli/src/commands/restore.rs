@@ -122,7 +122,11 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
             "remove": inc.created,
         }))?;
     } else {
-        let verb = if cmd.dry_run { "would restore" } else { "restored" };
+        let verb = if cmd.dry_run {
+            "would restore"
+        } else {
+            "restored"
+        };
         ctx.say(format!(
             "{verb} {} damaged by incident {id} from snapshot {} into {}",
             count(restored.len() as u64, "file"),
