@@ -54,6 +54,9 @@ pub struct GuardSection {
     pub isolate_command: Option<Vec<String>>,
     /// Plant canaries in the watched folders (default true).
     pub canaries: Option<bool>,
+    /// smb.conf of the Samba server sharing the watched folders (for `smbcontrol -s`; default:
+    /// Samba's own default).
+    pub smb_conf: Option<PathBuf>,
 }
 
 /// `[drill]`: restore drills.

@@ -815,3 +815,242 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     assert_eq!(status["guard"]["last_trip"]["incident"], id, "{status}");
     assert_eq!(status["guard"]["running"], false);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Samba: smbd in a network namespace of its own, the client in another (a veth pair with
+// addresses that exist only inside the two namespaces).
+
+struct SmbLab {
+    srv: String,
+    cli: String,
+    smbd: Option<Child>,
+}
+
+impl SmbLab {
+    fn ip(args: &[&str]) {
+        let st = Command::new("ip").args(args).status().expect("ip");
+        assert!(st.success(), "ip {args:?} failed");
+    }
+
+    fn new(dir: &Path, share: &Path, net: u32) -> SmbLab {
+        let tag = std::process::id() % 100_000;
+        let lab = SmbLab {
+            srv: format!("kg{tag}s"),
+            cli: format!("kg{tag}c"),
+            smbd: None,
+        };
+        let (va, vb) = (format!("kg{tag}a"), format!("kg{tag}b"));
+        Self::ip(&["netns", "add", &lab.srv]);
+        Self::ip(&["netns", "add", &lab.cli]);
+        Self::ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
+        Self::ip(&["link", "set", &va, "netns", &lab.srv]);
+        Self::ip(&["link", "set", &vb, "netns", &lab.cli]);
+        Self::ip(&[
+            "-n",
+            &lab.srv,
+            "addr",
+            "add",
+            &format!("10.233.{net}.1/30"),
+            "dev",
+            &va,
+        ]);
+        Self::ip(&[
+            "-n",
+            &lab.cli,
+            "addr",
+            "add",
+            &format!("10.233.{net}.2/30"),
+            "dev",
+            &vb,
+        ]);
+        for (ns, dev) in [(&lab.srv, &va), (&lab.cli, &vb)] {
+            Self::ip(&["-n", ns, "link", "set", dev, "up"]);
+            Self::ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        let d = |n: &str| {
+            let p = dir.join(n);
+            std::fs::create_dir_all(&p).expect("mkdir");
+            p.display().to_string()
+        };
+        let conf = format!(
+            "[global]\n server role = standalone server\n map to guest = Bad User\n private dir = {}\n lock directory = {}\n state directory = {}\n cache directory = {}\n pid directory = {}\n ncalrpc dir = {}\n log file = {}/log.%m\n interfaces = 10.233.{net}.1/30\n bind interfaces only = yes\n smb ports = 445\n disable netbios = yes\n load printers = no\n printing = bsd\n printcap name = /dev/null\n disable spoolss = yes\n[share]\n path = {}\n read only = no\n guest ok = yes\n force user = root\n",
+            d("private"),
+            d("lock"),
+            d("state"),
+            d("cache"),
+            d("pid"),
+            d("ncalrpc"),
+            d("log"),
+            share.display()
+        );
+        std::fs::write(dir.join("smb.conf"), conf).expect("smb.conf");
+        let mut lab = lab;
+        lab.smbd = Some(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &lab.srv,
+                    "smbd",
+                    "--foreground",
+                    "--no-process-group",
+                    "-s",
+                ])
+                .arg(dir.join("smb.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("smbd"),
+        );
+        // Bounded wait until smbd answers.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if lab.client(dir, "ls", 10).is_ok_and(|s| s.success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "smbd did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        lab
+    }
+
+    /// smbclient in the client namespace running `commands`, bounded.
+    fn client(
+        &self,
+        dir: &Path,
+        commands: &str,
+        secs: u64,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.cli, "smbclient"])
+            .arg(format!("//10.233.{}.1/share", self.net()))
+            .args(["-N", "-s"])
+            .arg(dir.join("smb.conf"))
+            .args(["-c", commands])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let mut child = cmd.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = child.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn net(&self) -> u32 {
+        std::process::id() % 200 + 20
+    }
+}
+
+impl Drop for SmbLab {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.smbd.take() {
+            let _ = rustix::process::kill_process_group(
+                rustix::process::Pid::from_child(&s),
+                rustix::process::Signal::TERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while s.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for ns in [&self.srv, &self.cli] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+#[test]
+fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
+    if !root_or_skip("guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files") {
+        return;
+    }
+    let tools = ["smbd", "smbclient", "smbcontrol", "nft", "nsenter", "ip"];
+    if !kura_testkit::tools::available_or_skip(
+        tools.iter().all(|t| kura_testkit::tools::on_path(t)),
+        "guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files (samba, smbclient, nftables)",
+        "scripts/install-deps",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let s = env.path("share");
+    std::fs::create_dir_all(&s).expect("mkdir");
+    let mut r = ChaCha8Rng::seed_from_u64(51);
+    let names: Vec<String> = (0..100).map(|i| format!("note_{i:03}.txt")).collect();
+    let client = env.path("client");
+    std::fs::create_dir_all(&client).expect("mkdir");
+    for (i, n) in names.iter().enumerate() {
+        let body = format!("patient {i} ward 3, allergy penicillin, stable overnight\n").repeat(80);
+        std::fs::write(s.join(n), &body).expect("write");
+        // The client encrypts on its own machine and writes the ciphertext over SMB.
+        let mut data = body.into_bytes();
+        kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
+        std::fs::write(client.join(n), data).expect("write");
+    }
+    let mut lab = SmbLab::new(&env.path("smb"), &s, std::process::id() % 200 + 20);
+    std::fs::write(
+        env.path("kura.toml"),
+        format!(
+            "[guard]\nsmb_conf = \"{}\"\n",
+            env.path("smb/smb.conf").display()
+        ),
+    )
+    .expect("config");
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let inv = inventory(&s);
+    let mut order = names.clone();
+    order.shuffle(&mut r);
+    let commands: String = order
+        .iter()
+        .map(|n| format!("put {} {n}.locked; del {n}; ", client.join(n).display()))
+        .collect();
+    let _ = lab
+        .client(&env.path("smb"), &commands, 60)
+        .expect("smbclient");
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no trip: {:?}", guard.seen));
+    let client_ip = format!("10.233.{}.2", lab.net());
+    assert_eq!(trip["writer"]["client_ip"], client_ip.as_str(), "{trip}");
+    assert_eq!(trip["action"], "client_cut_off", "{trip}");
+    assert_eq!(trip["action_errors"], serde_json::json!([]), "{trip}");
+    drop(guard);
+    let lost = lost(&inv);
+    eprintln!(
+        "guard smb: {} of {} files lost; {}",
+        lost.len(),
+        inv.len(),
+        trip["reasons"]
+    );
+    assert!(lost.len() <= 5, "{} files lost", lost.len());
+    let set = Command::new("ip")
+        .args([
+            "netns", "exec", &lab.srv, "nft", "list", "set", "inet", "kura", "blocked",
+        ])
+        .output()
+        .expect("nft");
+    assert!(
+        String::from_utf8_lossy(&set.stdout).contains(&client_ip),
+        "{set:?}"
+    );
+    // Only the client's child was ended: smbd itself keeps serving.
+    assert!(
+        lab.smbd
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none()),
+        "smbd itself keeps running"
+    );
+}

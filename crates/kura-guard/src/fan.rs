@@ -349,6 +349,18 @@ pub(crate) fn kill_group(pgid: i32, sig: libc::c_int) -> io::Result<()> {
     cvt(unsafe { libc::kill(-pgid, sig) }).map(|_| ())
 }
 
+/// Sends `sig` to one process.
+pub(crate) fn kill_pid(pid: i32, sig: libc::c_int) -> io::Result<()> {
+    if pid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal pid ≤ 1",
+        ));
+    }
+    // SAFETY: kill takes two integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(|_| ())
+}
+
 /// Whether `pfd` is ready now (poll without waiting).
 pub(crate) fn poll_now(pfd: &mut libc::pollfd) -> bool {
     // SAFETY: one valid pollfd, count 1, no wait.

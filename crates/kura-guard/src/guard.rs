@@ -72,6 +72,8 @@ pub struct GuardOptions {
     pub isolate_command: Option<Vec<String>>,
     /// Plant canaries in the watched trees.
     pub canaries: bool,
+    /// smb.conf of the Samba server whose clients write here (for `smbcontrol -s`).
+    pub smb_conf: Option<PathBuf>,
 }
 
 impl GuardOptions {
@@ -84,6 +86,7 @@ impl GuardOptions {
             trusted: Vec::new(),
             isolate_command: None,
             canaries: true,
+            smb_conf: None,
         }
     }
 }
@@ -186,6 +189,8 @@ pub struct Guard {
     mounts: Vec<([i32; 2], File)>,
     dir_cache: HashMap<Vec<u8>, Option<PathBuf>>,
     windows: HashMap<i32, Window>,
+    /// Pids of tripped writers: their events still queued are not a new writer.
+    tripped_pids: HashSet<i32>,
     files: u64,
     planted: Vec<Planted>,
     canary_paths: HashSet<PathBuf>,
@@ -401,6 +406,7 @@ impl Guard {
             mounts,
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
+            tripped_pids: HashSet::new(),
             files,
             canary_paths: planted
                 .iter()
@@ -553,7 +559,7 @@ impl Guard {
     fn handle(&mut self, events: Vec<fan::Event>, sink: &mut dyn FnMut(Report)) {
         let now = Instant::now();
         let mut dirty = BTreeSet::new();
-        let mut pgids: HashMap<i32, Option<i32>> = HashMap::new();
+        let mut keys: HashMap<i32, (Option<i32>, bool)> = HashMap::new();
         for ev in events {
             if ev.mask & libc::FAN_Q_OVERFLOW != 0 {
                 self.overflow(sink);
@@ -593,16 +599,23 @@ impl Guard {
                 }
                 continue;
             }
-            let pgid = *pgids
-                .entry(ev.pid)
-                .or_insert_with(|| writer::pgid_of(ev.pid));
-            if self.shared.is_own(ev.pid, pgid) {
+            let (pgid, smbd) = *keys.entry(ev.pid).or_insert_with(|| {
+                let exe = std::fs::read_link(format!("/proc/{}/exe", ev.pid)).ok();
+                (writer::pgid_of(ev.pid), crate::smb::is_smbd(exe.as_deref()))
+            });
+            if self.shared.is_own(ev.pid, pgid) || self.tripped_pids.contains(&ev.pid) {
                 continue;
             }
-            // Unknown group (the process is already gone): key it by its pid, never signalled.
-            let key = pgid.unwrap_or(-ev.pid);
+            // An smbd child is one SMB client session: keyed by its pid (all smbd children
+            // share smbd's process group, which must never be signalled). Unknown group (the
+            // process is already gone): keyed by its pid negated, never signalled.
+            let key = match pgid {
+                Some(_) if smbd => ev.pid,
+                Some(g) => g,
+                None => -ev.pid,
+            };
             let win = self.windows.entry(key).or_insert_with(|| {
-                let w = writer::attribute(ev.pid).unwrap_or(Writer {
+                let mut w = writer::attribute(ev.pid).unwrap_or(Writer {
                     pgid: key,
                     sid: 0,
                     pid: ev.pid,
@@ -611,7 +624,12 @@ impl Guard {
                     uid: 0,
                     client_ip: None,
                 });
-                Window::new(w, now)
+                if smbd {
+                    w.client_ip = crate::smb::client_ip(ev.pid);
+                }
+                let mut win = Window::new(w, now);
+                win.smb = smbd;
+                win
             });
             win.pids.insert(ev.pid);
             lock(&self.shared.active).insert(key);
@@ -784,29 +802,43 @@ impl Guard {
         win.tripped = true;
         let w = win.writer.clone();
         let pids: Vec<i32> = win.pids.iter().copied().collect();
+        if self.tripped_pids.len() > 65_536 {
+            self.tripped_pids.clear();
+        }
+        self.tripped_pids.extend(pids.iter().copied());
         let (damaged, created) = win.damage();
-        let known_group = key > 1 && writer::group_alive(key, &pids);
+        let smb = win.smb;
+        let known_group = !smb && key > 1 && writer::group_alive(key, &pids);
         let act = self.opts.action;
+        if smb {
+            return self.trip_smb(key, w, j, damaged, created, sink);
+        }
+        let exe_hash = || {
+            writer::sha256_file(Path::new(&format!("/proc/{}/exe", w.pid)))
+                .ok()
+                .or_else(|| w.exe.as_deref().and_then(|e| writer::sha256_file(e).ok()))
+        };
+        // Trusted writers are never stopped, not even for a moment: hash first when any exist.
+        let mut sha256 = None;
+        let mut trusted = false;
+        if !self.opts.trusted.is_empty() {
+            sha256 = exe_hash();
+            trusted = sha256.as_ref().is_some_and(|h| {
+                self.opts.trusted.iter().any(|t| {
+                    t.sha256.eq_ignore_ascii_case(h) && w.exe.as_ref().is_some_and(|e| *e == t.exe)
+                })
+            });
+        }
         // Freeze first, everything else after: every millisecond counts.
-        if known_group && act != Action::Alert {
+        if known_group && act != Action::Alert && !trusted {
             lock(&self.shared.denied).insert(key);
             let _ = fan::kill_group(key, libc::SIGSTOP);
         }
-        let sha256 = std::fs::read_link(format!("/proc/{}/exe", w.pid))
-            .ok()
-            .and_then(|_| writer::sha256_file(Path::new(&format!("/proc/{}/exe", w.pid))).ok())
-            .or_else(|| w.exe.as_deref().and_then(|e| writer::sha256_file(e).ok()));
-        let trusted = sha256.as_ref().is_some_and(|h| {
-            self.opts.trusted.iter().any(|t| {
-                t.sha256.eq_ignore_ascii_case(h) && w.exe.as_ref().is_some_and(|e| *e == t.exe)
-            })
-        });
+        if sha256.is_none() {
+            sha256 = exe_hash();
+        }
         let mut errors = Vec::new();
         let action = if trusted {
-            if known_group && act != Action::Alert {
-                lock(&self.shared.denied).remove(&key);
-                let _ = fan::kill_group(key, libc::SIGCONT);
-            }
             "trusted"
         } else if !known_group {
             "writer_gone"
@@ -822,6 +854,26 @@ impl Guard {
                 Action::Alert => "alerted",
             }
         };
+        self.record_trip(
+            w, sha256, trusted, j, damaged, created, action, errors, sink,
+        );
+    }
+
+    /// Everything after the stop: incident, blocklist, isolate hook, audit record, event.
+    #[allow(clippy::too_many_arguments)]
+    fn record_trip(
+        &mut self,
+        w: Writer,
+        sha256: Option<String>,
+        trusted: bool,
+        j: kura_detect::Judgement,
+        damaged: Vec<String>,
+        created: Vec<String>,
+        action: &str,
+        mut errors: Vec<String>,
+        sink: &mut dyn FnMut(Report),
+    ) {
+        let act = self.opts.action;
         let mut engines: Vec<String> = j
             .findings
             .iter()
@@ -946,6 +998,41 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// A trip on an `smbd` child: the SMB client is the writer. Its sessions are closed, its
+    /// address blocked, the child ended with SIGTERM; smbd itself is never blocklisted.
+    fn trip_smb(
+        &mut self,
+        pid: i32,
+        w: Writer,
+        j: kura_detect::Judgement,
+        damaged: Vec<String>,
+        created: Vec<String>,
+        sink: &mut dyn FnMut(Report),
+    ) {
+        let (action, errors) = match (&w.client_ip, self.opts.action) {
+            (_, Action::Alert) => ("alerted", Vec::new()),
+            (Some(ip), _) => (
+                "client_cut_off",
+                crate::smb::cut_off(ip, pid, self.opts.smb_conf.as_deref()),
+            ),
+            (None, _) => {
+                let e = crate::fan::kill_pid(pid, libc::SIGTERM)
+                    .err()
+                    .map(|e| format!("SIGTERM of smbd child {pid}: {e}"));
+                (
+                    "smbd_child_ended",
+                    e.into_iter()
+                        .chain(["the SMB client's address could not be read".to_string()])
+                        .collect(),
+                )
+            }
+        };
+        // smbd serves every client: it is never blocklisted.
+        self.record_trip(w, None, false, j, damaged, created, action, errors, sink);
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         self.shutdown();
@@ -1036,7 +1123,12 @@ fn decide(
         return true;
     }
     let Some(pgid) = pgid else { return true };
-    if lock(&shared.denied).contains(&pgid) {
+    // Writers are keyed by process group, except smbd children (one per SMB client), keyed by pid.
+    let is = |set: &Mutex<HashSet<i32>>| {
+        let s = lock(set);
+        s.contains(&pgid) || s.contains(&pid)
+    };
+    if is(&shared.denied) {
         return false;
     }
     let any_blocked = shared
@@ -1051,17 +1143,17 @@ fn decide(
     {
         return false;
     }
-    if lock(&shared.suspects).contains(&pgid) {
+    if is(&shared.suspects) {
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
         while Instant::now() < deadline && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
         {
             std::thread::sleep(Duration::from_micros(200));
         }
-        if lock(&shared.denied).contains(&pgid) {
+        if is(&shared.denied) {
             return false;
         }
     }
-    if lock(&shared.active).contains(&pgid) {
+    if is(&shared.active) {
         take_before_image(shared, file);
     }
     true

@@ -28,6 +28,7 @@ mod canaries;
 pub(crate) mod fan;
 mod guard;
 mod score;
+mod smb;
 mod state;
 mod writer;
 

@@ -60,6 +60,8 @@ pub(crate) struct Window {
     pub last_judged: Instant,
     pub tripped: bool,
     pub suspect: bool,
+    /// An `smbd` child: the writer is its SMB client.
+    pub smb: bool,
 }
 
 impl Window {
@@ -78,6 +80,7 @@ impl Window {
             last_judged: now - Duration::from_secs(1),
             tripped: false,
             suspect: false,
+            smb: false,
         }
     }
 

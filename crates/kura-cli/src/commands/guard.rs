@@ -52,6 +52,7 @@ fn watch(
     opts.trusted = cfg.trusted.clone();
     opts.isolate_command = cfg.isolate_command.clone();
     opts.canaries = cfg.canaries.unwrap_or(true);
+    opts.smb_conf = cfg.smb_conf.clone();
     ctx.note("roots", &opts.roots);
     ctx.note("action", opts.action);
     let mut guard = Guard::start(opts)?;
