@@ -191,6 +191,8 @@ pub struct Guard {
     windows: HashMap<i32, Window>,
     /// Pids of tripped writers: their events still queued are not a new writer.
     tripped_pids: HashSet<i32>,
+    /// Writers with changes not judged yet.
+    pending: BTreeSet<i32>,
     files: u64,
     planted: Vec<Planted>,
     canary_paths: HashSet<PathBuf>,
@@ -407,6 +409,7 @@ impl Guard {
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
             tripped_pids: HashSet::new(),
+            pending: BTreeSet::new(),
             files,
             canary_paths: planted
                 .iter()
@@ -468,6 +471,7 @@ impl Guard {
                 Ok(false) => {}
                 Err(e) => break Err(fan_err("poll")(e)),
             }
+            self.judge_pending(sink);
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 self.tick(sink);
@@ -558,7 +562,6 @@ impl Guard {
 
     fn handle(&mut self, events: Vec<fan::Event>, sink: &mut dyn FnMut(Report)) {
         let now = Instant::now();
-        let mut dirty = BTreeSet::new();
         let mut keys: HashMap<i32, (Option<i32>, bool)> = HashMap::new();
         for ev in events {
             if ev.mask & libc::FAN_Q_OVERFLOW != 0 {
@@ -670,19 +673,19 @@ impl Guard {
                     (None, Some(n)) => win.created(&n.to_string_lossy(), size, now),
                     (None, None) => {}
                 }
-                self.judge_soon(key, &mut dirty, sink);
+                self.judge_soon(key, sink);
                 continue;
             }
             let Some(path) = path else { continue };
             let ps = path.to_string_lossy().into_owned();
             if ev.mask & libc::FAN_CREATE != 0 {
                 win.created(&ps, size_of(&path), now);
-                dirty.insert(key);
+                self.pending.insert(key);
             }
             if ev.mask & libc::FAN_DELETE != 0 {
                 let size = lock(&self.shared.befores).get(&path).map_or(0, |b| b.size);
                 win.removed(&ps, size, now);
-                dirty.insert(key);
+                self.pending.insert(key);
             }
             if ev.mask & libc::FAN_CLOSE_WRITE != 0 {
                 let Ok(mut f) = File::open(&path) else {
@@ -704,34 +707,43 @@ impl Guard {
                 }
                 if strong {
                     // Judge at once: a fast encryptor must not finish the batch first.
-                    dirty.remove(&key);
+                    self.pending.remove(&key);
                     self.judge_now(key, now, sink);
                 } else {
-                    dirty.insert(key);
+                    self.pending.insert(key);
                 }
             }
-            if dirty.contains(&key) {
-                self.judge_soon(key, &mut dirty, sink);
+            if self.pending.contains(&key) {
+                self.judge_soon(key, sink);
             }
         }
-        for key in dirty {
-            self.judge_now(key, now, sink);
+        self.judge_pending(sink);
+    }
+
+    /// Judges the writers with unjudged changes whose turn has come.
+    fn judge_pending(&mut self, sink: &mut dyn FnMut(Report)) {
+        let keys: Vec<i32> = self.pending.iter().copied().collect();
+        for key in keys {
+            self.judge_soon(key, sink);
         }
     }
 
-    /// Judges a writer now unless it was judged less than [`JUDGE_EVERY_MS`] ago (then at the
-    /// end of the batch): often enough that a fast encryptor is judged between its files, rarely
-    /// enough that bulk work (`rm -r` of a large folder) does not judge its window per file.
-    fn judge_soon(&mut self, key: i32, dirty: &mut BTreeSet<i32>, sink: &mut dyn FnMut(Report)) {
+    /// Judges a writer now unless it was judged recently: at most every [`JUDGE_EVERY_MS`] plus
+    /// one millisecond per thousand paths in its window. Often enough that a fast encryptor is
+    /// judged between its files (and at once on strong evidence, see `handle`), rarely enough
+    /// that bulk work (untar, `cp -a`, `rm -r` of a large folder) does not judge a growing
+    /// window per file.
+    fn judge_soon(&mut self, key: i32, sink: &mut dyn FnMut(Report)) {
         let now = Instant::now();
         let due = self.windows.get(&key).is_some_and(|w| {
-            now.duration_since(w.last_judged) >= Duration::from_millis(JUDGE_EVERY_MS)
+            let every = JUDGE_EVERY_MS + w.len() as u64 / 1000;
+            now.duration_since(w.last_judged) >= Duration::from_millis(every)
         });
         if due {
-            dirty.remove(&key);
+            self.pending.remove(&key);
             self.judge_now(key, now, sink);
-        } else {
-            dirty.insert(key);
+        } else if self.windows.contains_key(&key) {
+            self.pending.insert(key);
         }
     }
 
@@ -742,6 +754,7 @@ impl Guard {
             return;
         };
         if win.tripped {
+            self.pending.remove(&key);
             return;
         }
         let j = win.judge(files, now);

@@ -134,6 +134,11 @@ impl Window {
         }
     }
 
+    /// Paths in the window (its judging cost).
+    pub(crate) fn len(&self) -> usize {
+        self.modified.len() + self.added.len() + self.deleted.len()
+    }
+
     pub(crate) fn canary(&mut self, path: &str, now: Instant) {
         self.canaries.insert(path.to_string());
         self.last = now;
