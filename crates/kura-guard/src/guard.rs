@@ -495,9 +495,8 @@ impl Guard {
         for w in self.windows.values_mut() {
             w.prune(now);
         }
-        self.windows.retain(|_, w| {
-            w.tripped || now.duration_since(w.last) < Duration::from_secs(HISTORY_SECS)
-        });
+        self.windows
+            .retain(|_, w| now.duration_since(w.last) < Duration::from_secs(HISTORY_SECS));
         {
             let mut active = lock(&self.shared.active);
             active.retain(|g| {
