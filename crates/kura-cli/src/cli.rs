@@ -591,8 +591,8 @@ pub struct RestoreCmd {
     #[arg(help = SNAP_HELP)]
     pub snapshot: String,
     /// Folder to restore into (created if missing). Files land at TARGET/<path in the snapshot>.
-    #[arg(long, short = 't')]
-    pub target: PathBuf,
+    #[arg(long, short = 't', required_unless_present = "in_place")]
+    pub target: Option<PathBuf>,
     /// Restore only this path (file or folder) inside the snapshot, under its parent folders,
     /// the same layout as a full restore.
     #[arg(long)]
@@ -609,6 +609,10 @@ pub struct RestoreCmd {
     /// files the attacker created are listed for removal.
     #[arg(long, value_name = "ID", conflicts_with = "include")]
     pub incident: Option<u64>,
+    /// With --incident: put the damaged files back where they were (their paths in the
+    /// snapshot are absolute), overwriting what the attacker left.
+    #[arg(long, requires = "incident", conflicts_with = "target")]
+    pub in_place: bool,
 }
 
 /// restic's `--overwrite` values.

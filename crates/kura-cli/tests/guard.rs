@@ -333,6 +333,11 @@ fn inventory(share: &Path) -> Inventory {
         .collect()
 }
 
+/// [`lost`], for tests whose result variable is called `lost`.
+fn changed_or_gone(inv: &Inventory) -> Vec<PathBuf> {
+    lost(inv)
+}
+
 /// Files of the inventory that are gone or changed.
 fn lost(inv: &Inventory) -> Vec<PathBuf> {
     inv.iter()
@@ -791,6 +796,20 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     assert!(
         rep["remove"].as_array().is_some_and(|a| !a.is_empty()),
         "the attacker's renamed copies are listed for removal: {rep}"
+    );
+
+    // --in-place puts exactly the damaged files back where they were.
+    env.run(&[
+        "restore",
+        "latest",
+        "--incident",
+        &id.to_string(),
+        "--in-place",
+    ])
+    .success();
+    assert!(
+        changed_or_gone(&inv).is_empty(),
+        "after an in-place restore nothing of the inventory is lost"
     );
 
     // forget is paused until the incident is released (audited).

@@ -12,9 +12,10 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     if let Some(id) = cmd.incident {
         return incident(ctx, cmd, id);
     }
+    let target = cmd.target.clone().unwrap_or_default();
     let mut repo = ctx.open(LockMode::Shared)?;
     ctx.note("snapshot", &cmd.snapshot);
-    ctx.note("target", &cmd.target);
+    ctx.note("target", &target);
     ctx.note("include", &cmd.include);
     ctx.note("overwrite", kura_engine::Overwrite::from(cmd.overwrite));
     ctx.note("dry_run", cmd.dry_run);
@@ -27,7 +28,7 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     // panic message (several lines) off the terminal meanwhile, so the user sees one line.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = repo.restore(&cmd.snapshot, &cmd.target, &opts);
+    let result = repo.restore(&cmd.snapshot, &target, &opts);
     std::panic::set_hook(previous);
     let report = result?;
     ctx.note("snapshot", &report.snapshot);
@@ -77,9 +78,21 @@ pub fn summary(r: &RestoreReport) -> String {
 /// TARGET/<its path in the snapshot>; the files the attacker created are listed for removal.
 fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
     let inc = kura_guard::incident(&ctx.state_dir()?, id)?;
+    // In place: restore into a staging folder first, then move each file to its own path
+    // (restoring straight onto `/` would also reset the modes of every parent folder).
+    let staging = ctx
+        .state_dir()?
+        .join("guard")
+        .join(format!("restore-{id}-{}", std::process::id()));
+    let target = if cmd.in_place {
+        staging.clone()
+    } else {
+        cmd.target.clone().unwrap_or_default()
+    };
     let mut repo = ctx.open(LockMode::Shared)?;
     ctx.note("incident", id);
-    ctx.note("target", &cmd.target);
+    ctx.note("target", &target);
+    ctx.note("in_place", cmd.in_place);
     let mut restored = Vec::new();
     let mut missing = Vec::new();
     let mut snapshot = String::new();
@@ -95,7 +108,7 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
             overwrite: cmd.overwrite.into(),
             dry_run: cmd.dry_run,
         };
-        match repo.restore(&cmd.snapshot, &cmd.target, &opts) {
+        match repo.restore(&cmd.snapshot, &target, &opts) {
             Ok(r) => {
                 snapshot = r.snapshot;
                 restored.push(path.clone());
@@ -108,6 +121,11 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
         }
     }
     std::panic::set_hook(previous);
+    if cmd.in_place && !cmd.dry_run {
+        let moved = put_back(&staging, &restored);
+        let _ = std::fs::remove_dir_all(&staging);
+        moved?;
+    }
     ctx.note("snapshot", &snapshot);
     ctx.note("files", restored.len());
     ctx.note("not_in_snapshot", missing.len());
@@ -115,7 +133,7 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
         crate::output::json(&serde_json::json!({
             "incident": id,
             "snapshot": snapshot,
-            "target": cmd.target,
+            "target": target,
             "dry_run": cmd.dry_run,
             "restored": restored,
             "not_in_snapshot": missing,
@@ -131,7 +149,7 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
             "{verb} {} damaged by incident {id} from snapshot {} into {}",
             count(restored.len() as u64, "file"),
             snapshot.get(..8).unwrap_or(&snapshot),
-            cmd.target.display()
+            target.display()
         ));
         for m in &missing {
             ctx.say(format!("  not in the snapshot (created after it): {m}"));
@@ -147,4 +165,24 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// Moves each restored file from the staging folder to its original absolute path (parent
+/// folders the attacker removed are created again; nothing else is touched).
+fn put_back(staging: &std::path::Path, restored: &[String]) -> Result<()> {
+    use anyhow::Context as _;
+    for p in restored {
+        let src = staging.join(p.trim_start_matches('/'));
+        let dst = std::path::Path::new(p);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if std::fs::rename(&src, dst).is_err() {
+            // Another filesystem: copy (permissions included), then drop the staged copy.
+            std::fs::copy(&src, dst)
+                .with_context(|| format!("cannot put {} back in place", dst.display()))?;
+        }
+    }
+    Ok(())
 }
