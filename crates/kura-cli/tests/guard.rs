@@ -391,8 +391,10 @@ fn run_attack_on(
         "{mode}/{order}: the attacker was not killed ({status:?}); trip {trip}"
     );
     assert_eq!(trip["action"], "killed", "{trip}");
-    // The attacker's executable (this test binary) is now blocklisted: the guard denies this
-    // process too, so it must be gone before the share can be read back.
+    // Let the guard read the events still queued from the stopped writer (they complete the
+    // incident's damage list), then stop it: the attacker's executable (this test binary) is
+    // blocklisted, so the guard denies this process too until it is gone.
+    let _ = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
     drop(guard);
     let lost = lost(&inv);
     eprintln!(

@@ -190,7 +190,7 @@ pub struct Guard {
     dir_cache: HashMap<Vec<u8>, Option<PathBuf>>,
     windows: HashMap<i32, Window>,
     /// Pids of tripped writers: their events still queued are not a new writer.
-    tripped_pids: HashSet<i32>,
+    tripped_pids: HashMap<i32, i32>,
     /// Writers with changes not judged yet.
     pending: BTreeSet<i32>,
     files: u64,
@@ -408,7 +408,7 @@ impl Guard {
             mounts,
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
-            tripped_pids: HashSet::new(),
+            tripped_pids: HashMap::new(),
             pending: BTreeSet::new(),
             files,
             canary_paths: planted
@@ -605,16 +605,19 @@ impl Guard {
                 let exe = std::fs::read_link(format!("/proc/{}/exe", ev.pid)).ok();
                 (writer::pgid_of(ev.pid), crate::smb::is_smbd(exe.as_deref()))
             });
-            if self.shared.is_own(ev.pid, pgid) || self.tripped_pids.contains(&ev.pid) {
+            if self.shared.is_own(ev.pid, pgid) {
                 continue;
             }
             // An smbd child is one SMB client session: keyed by its pid (all smbd children
             // share smbd's process group, which must never be signalled). Unknown group (the
             // process is already gone): keyed by its pid negated, never signalled.
-            let key = match pgid {
-                Some(_) if smbd => ev.pid,
-                Some(g) => g,
-                None => -ev.pid,
+            // A tripped writer's events still queued (even once it is dead) belong to its
+            // incident: they complete the damage list.
+            let key = match (self.tripped_pids.get(&ev.pid), pgid) {
+                (Some(&k), _) => k,
+                (None, Some(_)) if smbd => ev.pid,
+                (None, Some(g)) => g,
+                (None, None) => -ev.pid,
             };
             let win = self.windows.entry(key).or_insert_with(|| {
                 let mut w = writer::attribute(ev.pid).unwrap_or(Writer {
@@ -634,6 +637,9 @@ impl Guard {
                 win
             });
             win.pids.insert(ev.pid);
+            if win.tripped {
+                win.changed_after_trip = true;
+            }
             lock(&self.shared.active).insert(key);
             // A canary the guard planted, written, deleted or renamed away (a copy that merely
             // carries a canary's name, e.g. from `cp -a`, is not one).
@@ -686,7 +692,9 @@ impl Guard {
                 win.removed(&ps, size, now);
                 self.pending.insert(key);
             }
-            if ev.mask & libc::FAN_CLOSE_WRITE != 0 {
+            if ev.mask & libc::FAN_CLOSE_WRITE != 0 && win.tripped {
+                win.wrote(&ps, 0, Vec::new(), now);
+            } else if ev.mask & libc::FAN_CLOSE_WRITE != 0 {
                 let Ok(mut f) = File::open(&path) else {
                     continue;
                 };
@@ -717,6 +725,22 @@ impl Guard {
             }
         }
         self.judge_pending(sink);
+        self.complete_incidents();
+    }
+
+    /// Adds what tripped writers did while they were being stopped to their incidents.
+    fn complete_incidents(&mut self) {
+        for win in self.windows.values_mut() {
+            if !win.changed_after_trip {
+                continue;
+            }
+            win.changed_after_trip = false;
+            let Some(id) = win.incident else { continue };
+            if let Ok(mut inc) = state::incident(&self.opts.state_dir, id) {
+                (inc.damaged, inc.created) = win.damage();
+                let _ = state::save_incident(&self.opts.state_dir, &inc);
+            }
+        }
     }
 
     /// Judges the writers with unjudged changes whose turn has come.
@@ -817,7 +841,7 @@ impl Guard {
         if self.tripped_pids.len() > 65_536 {
             self.tripped_pids.clear();
         }
-        self.tripped_pids.extend(pids.iter().copied());
+        self.tripped_pids.extend(pids.iter().map(|&p| (p, key)));
         let (damaged, created) = win.damage();
         let smb = win.smb;
         let known_group = !smb && key > 1 && writer::group_alive(key, &pids);
@@ -867,7 +891,7 @@ impl Guard {
             }
         };
         self.record_trip(
-            w, sha256, trusted, j, damaged, created, action, errors, sink,
+            key, w, sha256, trusted, j, damaged, created, action, errors, sink,
         );
     }
 
@@ -875,6 +899,7 @@ impl Guard {
     #[allow(clippy::too_many_arguments)]
     fn record_trip(
         &mut self,
+        key: i32,
         w: Writer,
         sha256: Option<String>,
         trusted: bool,
@@ -913,6 +938,8 @@ impl Guard {
         };
         if let Err(e) = state::save_new_incident(&self.opts.state_dir, &mut incident) {
             errors.push(format!("incident not saved: {e}"));
+        } else if let Some(win) = self.windows.get_mut(&key) {
+            win.incident = Some(incident.id);
         }
         if let Some(h) = &sha256
             && !trusted
@@ -1041,7 +1068,9 @@ impl Guard {
             }
         };
         // smbd serves every client: it is never blocklisted.
-        self.record_trip(w, None, false, j, damaged, created, action, errors, sink);
+        self.record_trip(
+            pid, w, None, false, j, damaged, created, action, errors, sink,
+        );
     }
 }
 

@@ -62,6 +62,10 @@ pub(crate) struct Window {
     pub suspect: bool,
     /// An `smbd` child: the writer is its SMB client.
     pub smb: bool,
+    /// The incident of a tripped writer.
+    pub incident: Option<u64>,
+    /// Changes recorded since the trip, not yet in the incident.
+    pub changed_after_trip: bool,
 }
 
 impl Window {
@@ -81,6 +85,8 @@ impl Window {
             tripped: false,
             suspect: false,
             smb: false,
+            incident: None,
+            changed_after_trip: false,
         }
     }
 
