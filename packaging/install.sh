@@ -30,8 +30,10 @@ install -d -m 700 "$DESTDIR/etc/kura"
 if [ -d "$DESTDIR/etc/systemd/system" ] || command -v systemctl >/dev/null 2>&1; then
   install -D -m 644 "$here/kura-backup.service" "$DESTDIR/etc/systemd/system/kura-backup.service"
   install -D -m 644 "$here/kura-backup.timer" "$DESTDIR/etc/systemd/system/kura-backup.timer"
+  install -D -m 644 "$here/kura-guard.service" "$DESTDIR/etc/systemd/system/kura-guard.service"
   echo "installed; next: create /etc/kura/password and /etc/kura/kura.toml (README: First backup), then"
   echo "  systemctl daemon-reload && systemctl enable --now kura-backup.timer"
+  echo "  (live guard, after reading docs/live-guard.md: systemctl enable --now kura-guard)"
 else
   install -D -m 644 "$here/kura.cron" "$DESTDIR/etc/cron.d/kura"
   install -d -m 700 "$DESTDIR/var/lib/kura"

@@ -116,6 +116,50 @@ pub enum Command {
     /// Answer the MHLW checklist items on backup and recovery with kura's evidence (JSON, HTML).
     #[command(after_help = EXIT_STATUS)]
     Report(ReportCmd),
+    /// The live guard: stop ransomware while it runs (fanotify, needs root), its incidents and
+    /// blocklist.
+    #[command(after_help = GUARD_EXIT_STATUS, subcommand)]
+    Guard(GuardCmd),
+}
+
+const GUARD_EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok (`watch`: stopped by a signal) · 1 error (`watch`: not root, a path that cannot be \
+watched, or fanotify failed) · 5 done, but the audit record could not be written";
+
+/// What the guard does on a trip (`guard.action` in kura.toml).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GuardActionArg {
+    /// SIGSTOP the writer's whole process group, then SIGKILL it.
+    Kill,
+    /// SIGSTOP only (frozen for forensics).
+    Stop,
+    /// Report only (piloting).
+    Alert,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCmd {
+    /// Watch folders in the foreground (default: guard.paths, else backup.sources); needs root.
+    /// With --json: one JSON object per line (`ready` once every mark is set, `tripped` per trip).
+    Watch {
+        /// Folders to watch.
+        paths: Vec<PathBuf>,
+        /// What to do on a trip (default: guard.action, else kill).
+        #[arg(long, value_enum)]
+        action: Option<GuardActionArg>,
+    },
+    /// The guard's trips, with what each writer damaged and created.
+    Incidents,
+    /// Executables the guard denies (SHA-256): list them, or remove one.
+    Blocklist {
+        /// Remove this SHA-256 from the blocklist.
+        #[arg(long, value_name = "SHA256")]
+        remove: Option<String>,
+    },
+    /// Lift an incident's hold: forget and prune run again (audited).
+    Release {
+        /// The incident's id (from `kura guard incidents`).
+        id: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -547,8 +591,8 @@ pub struct RestoreCmd {
     #[arg(help = SNAP_HELP)]
     pub snapshot: String,
     /// Folder to restore into (created if missing). Files land at TARGET/<path in the snapshot>.
-    #[arg(long, short = 't')]
-    pub target: PathBuf,
+    #[arg(long, short = 't', required_unless_present = "in_place")]
+    pub target: Option<PathBuf>,
     /// Restore only this path (file or folder) inside the snapshot, under its parent folders,
     /// the same layout as a full restore.
     #[arg(long)]
@@ -561,6 +605,14 @@ pub struct RestoreCmd {
     /// Only count what would be written, overwritten and skipped; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore exactly the files a guard incident damaged (see `kura guard incidents`); the
+    /// files the attacker created are listed for removal.
+    #[arg(long, value_name = "ID", conflicts_with = "include")]
+    pub incident: Option<u64>,
+    /// With --incident: put the damaged files back where they were (their paths in the
+    /// snapshot are absolute), overwriting what the attacker left.
+    #[arg(long, requires = "incident", conflicts_with = "target")]
+    pub in_place: bool,
 }
 
 /// restic's `--overwrite` values.

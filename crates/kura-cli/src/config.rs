@@ -35,6 +35,30 @@ pub struct FileConfig {
     pub drill: DrillSection,
     #[serde(default)]
     pub report: ReportSection,
+    #[serde(default)]
+    pub guard: GuardSection,
+}
+
+/// `[guard]`: the live guard (`kura guard watch`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSection {
+    /// Folders to watch (default: backup.sources).
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// `kill` (default), `stop` or `alert`.
+    pub action: Option<kura_guard::Action>,
+    /// Writers scored and reported but never stopped: `{ exe = "...", sha256 = "..." }`.
+    #[serde(default)]
+    pub trusted: Vec<kura_guard::Trusted>,
+    /// Run on a trip (no shell); gets KURA_GUARD_INCIDENT, KURA_WRITER_PID, KURA_WRITER_PGID,
+    /// KURA_WRITER_EXE, KURA_WRITER_SHA256, KURA_WRITER_UID, KURA_WRITER_CLIENT_IP.
+    pub isolate_command: Option<Vec<String>>,
+    /// Plant canaries in the watched folders (default true).
+    pub canaries: Option<bool>,
+    /// smb.conf of the Samba server sharing the watched folders (for `smbcontrol -s`; default:
+    /// Samba's own default).
+    pub smb_conf: Option<PathBuf>,
 }
 
 /// `[report]`: the compliance report.

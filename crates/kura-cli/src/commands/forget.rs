@@ -21,6 +21,10 @@ fn policy(ctx: &Ctx, cmd: &ForgetCmd) -> KeepPolicy {
 }
 
 pub fn run(ctx: &Ctx, cmd: &ForgetCmd) -> Result<Outcome> {
+    // A live-guard incident holds every generation (latest-clean included) until released.
+    if !cmd.dry_run {
+        crate::commands::guard::check_holds(ctx)?;
+    }
     let mut repo = ctx.open(LockMode::Exclusive)?;
     let policy = policy(ctx, cmd);
     ctx.note("policy", &policy);

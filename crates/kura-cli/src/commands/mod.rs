@@ -7,6 +7,7 @@ mod docs;
 mod drill;
 mod events;
 mod forget;
+mod guard;
 mod init;
 mod media;
 mod read;
@@ -54,6 +55,7 @@ fn action_of(cmd: &Command) -> &'static str {
         Command::Man(_) => "man",
         Command::Drill(c) => drill::action(c),
         Command::Report(_) => "report",
+        Command::Guard(c) => guard::action(c),
     }
 }
 
@@ -176,5 +178,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Outcome> {
         Command::Man(c) => docs::man(&c),
         Command::Drill(c) => drill::run(ctx, &c),
         Command::Report(c) => report::run(ctx, &c),
+        Command::Guard(c) => guard::run(ctx, &c),
     }
 }

@@ -9,9 +9,13 @@ use crate::exit::Outcome;
 use crate::output::{bytes, count};
 
 pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
+    if let Some(id) = cmd.incident {
+        return incident(ctx, cmd, id);
+    }
+    let target = cmd.target.clone().unwrap_or_default();
     let mut repo = ctx.open(LockMode::Shared)?;
     ctx.note("snapshot", &cmd.snapshot);
-    ctx.note("target", &cmd.target);
+    ctx.note("target", &target);
     ctx.note("include", &cmd.include);
     ctx.note("overwrite", kura_engine::Overwrite::from(cmd.overwrite));
     ctx.note("dry_run", cmd.dry_run);
@@ -24,7 +28,7 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     // panic message (several lines) off the terminal meanwhile, so the user sees one line.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = repo.restore(&cmd.snapshot, &cmd.target, &opts);
+    let result = repo.restore(&cmd.snapshot, &target, &opts);
     std::panic::set_hook(previous);
     let report = result?;
     ctx.note("snapshot", &report.snapshot);
@@ -68,4 +72,117 @@ pub fn summary(r: &RestoreReport) -> String {
         ));
     }
     line
+}
+
+/// `--incident ID`: exactly the files a guard incident damaged, each restored to
+/// TARGET/<its path in the snapshot>; the files the attacker created are listed for removal.
+fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
+    let inc = kura_guard::incident(&ctx.state_dir()?, id)?;
+    // In place: restore into a staging folder first, then move each file to its own path
+    // (restoring straight onto `/` would also reset the modes of every parent folder).
+    let staging = ctx
+        .state_dir()?
+        .join("guard")
+        .join(format!("restore-{id}-{}", std::process::id()));
+    let target = if cmd.in_place {
+        staging.clone()
+    } else {
+        cmd.target.clone().unwrap_or_default()
+    };
+    let mut repo = ctx.open(LockMode::Shared)?;
+    ctx.note("incident", id);
+    ctx.note("target", &target);
+    ctx.note("in_place", cmd.in_place);
+    let mut restored = Vec::new();
+    let mut missing = Vec::new();
+    let mut snapshot = String::new();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for path in &inc.damaged {
+        // Canaries are kura's own decoys: the guard plants them again.
+        if kura_detect::canary::is_canary_name(path) {
+            continue;
+        }
+        let opts = RestoreOptions {
+            include: Some(path.trim_start_matches('/').to_string()),
+            overwrite: cmd.overwrite.into(),
+            dry_run: cmd.dry_run,
+        };
+        match repo.restore(&cmd.snapshot, &target, &opts) {
+            Ok(r) => {
+                snapshot = r.snapshot;
+                restored.push(path.clone());
+            }
+            Err(kura_engine::Error::PathNotFound { .. }) => missing.push(path.clone()),
+            Err(e) => {
+                std::panic::set_hook(previous);
+                return Err(e.into());
+            }
+        }
+    }
+    std::panic::set_hook(previous);
+    if cmd.in_place && !cmd.dry_run {
+        let moved = put_back(&staging, &restored);
+        let _ = std::fs::remove_dir_all(&staging);
+        moved?;
+    }
+    ctx.note("snapshot", &snapshot);
+    ctx.note("files", restored.len());
+    ctx.note("not_in_snapshot", missing.len());
+    if ctx.global.json {
+        crate::output::json(&serde_json::json!({
+            "incident": id,
+            "snapshot": snapshot,
+            "target": target,
+            "dry_run": cmd.dry_run,
+            "restored": restored,
+            "not_in_snapshot": missing,
+            "remove": inc.created,
+        }))?;
+    } else {
+        let verb = if cmd.dry_run {
+            "would restore"
+        } else {
+            "restored"
+        };
+        ctx.say(format!(
+            "{verb} {} damaged by incident {id} from snapshot {} into {}",
+            count(restored.len() as u64, "file"),
+            snapshot.get(..8).unwrap_or(&snapshot),
+            target.display()
+        ));
+        for m in &missing {
+            ctx.say(format!("  not in the snapshot (created after it): {m}"));
+        }
+        if !inc.created.is_empty() {
+            ctx.say(format!(
+                "{} created by the attacker, to remove:",
+                count(inc.created.len() as u64, "file")
+            ));
+            for c in &inc.created {
+                ctx.say(format!("  {c}"));
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Moves each restored file from the staging folder to its original absolute path (parent
+/// folders the attacker removed are created again; nothing else is touched).
+fn put_back(staging: &std::path::Path, restored: &[String]) -> Result<()> {
+    use anyhow::Context as _;
+    for p in restored {
+        let src = staging.join(p.trim_start_matches('/'));
+        let dst = std::path::Path::new(p);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if std::fs::rename(&src, dst).is_err() {
+            // Another filesystem: copy (permissions included), then drop the staged copy.
+            std::fs::copy(&src, dst)
+                .with_context(|| format!("cannot put {} back in place", dst.display()))?;
+        }
+    }
+    Ok(())
 }

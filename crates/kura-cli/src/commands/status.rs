@@ -86,7 +86,11 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
         &StatusOptions::default(),
     );
     crate::commands::drill::judge_status(ctx, &mut report)?;
-    ctx.emit(&StatusView(&report))?;
+    let guard = crate::commands::guard::status(ctx);
+    ctx.emit(&StatusView {
+        report: &report,
+        guard,
+    })?;
     Ok(if report.level == Level::Red {
         Outcome::Failed
     } else {
@@ -94,14 +98,18 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
     })
 }
 
-/// The 3-2-1-1-0 status: the report in JSON, traffic lights for people.
+/// The 3-2-1-1-0 status and the live guard: the report in JSON (with a `guard` key), traffic
+/// lights for people.
 #[derive(Serialize)]
-#[serde(transparent)]
-struct StatusView<'a>(&'a StatusReport);
+struct StatusView<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    guard: serde_json::Value,
+}
 
 impl Render for StatusView<'_> {
     fn text(&self, p: &Printer) {
-        let report = self.0;
+        let report = self.report;
         let mark = |l: Level| match l {
             Level::Green => "[green]",
             Level::Amber => "[amber]",
@@ -127,5 +135,6 @@ impl Render for StatusView<'_> {
                 p.line(format!("        ! {w}"));
             }
         }
+        p.line(crate::commands::guard::status_text(&self.guard));
     }
 }

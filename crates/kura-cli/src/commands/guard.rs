@@ -1,0 +1,295 @@
+//! `kura guard watch | incidents | blocklist | release`: wiring of kura-guard.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use kura_guard::{Action, Guard, GuardOptions, Report};
+
+use crate::cli::{GuardActionArg, GuardCmd};
+use crate::context::Ctx;
+use crate::exit::Outcome;
+
+pub fn action(cmd: &GuardCmd) -> &'static str {
+    match cmd {
+        GuardCmd::Watch { .. } => "guard.watch",
+        GuardCmd::Incidents => "guard.incidents",
+        GuardCmd::Blocklist { remove: None } => "guard.blocklist",
+        GuardCmd::Blocklist { remove: Some(_) } => "guard.unblock",
+        GuardCmd::Release { .. } => "guard.release",
+    }
+}
+
+pub fn run(ctx: &Ctx, cmd: &GuardCmd) -> Result<Outcome> {
+    match cmd {
+        GuardCmd::Watch { paths, action } => watch(ctx, paths, *action),
+        GuardCmd::Incidents => incidents(ctx),
+        GuardCmd::Blocklist { remove } => blocklist(ctx, remove.as_deref()),
+        GuardCmd::Release { id } => release(ctx, *id),
+    }
+}
+
+fn watch(
+    ctx: &Ctx,
+    paths: &[std::path::PathBuf],
+    action: Option<GuardActionArg>,
+) -> Result<Outcome> {
+    let cfg = &ctx.config.guard;
+    let roots = if !paths.is_empty() {
+        paths.to_vec()
+    } else if !cfg.paths.is_empty() {
+        cfg.paths.clone()
+    } else {
+        ctx.config.backup.sources.clone()
+    };
+    let state = ctx.state_dir()?;
+    let mut opts = GuardOptions::new(roots, state);
+    opts.action = match action {
+        Some(GuardActionArg::Kill) => Action::Kill,
+        Some(GuardActionArg::Stop) => Action::Stop,
+        Some(GuardActionArg::Alert) => Action::Alert,
+        None => cfg.action.unwrap_or_default(),
+    };
+    opts.trusted = cfg.trusted.clone();
+    opts.isolate_command = cfg.isolate_command.clone();
+    opts.canaries = cfg.canaries.unwrap_or(true);
+    opts.smb_conf = cfg.smb_conf.clone();
+    ctx.note("roots", &opts.roots);
+    ctx.note("action", opts.action);
+    let mut guard = Guard::start(opts)?;
+    let stop = kura_guard::stop_on_signals();
+    let json = ctx.global.json;
+    let mut trips = 0u64;
+    guard.run(stop, &mut |report| {
+        if let Report::Tripped(i) = &report {
+            trips += 1;
+            deliver_event(ctx, i.id);
+        }
+        if json {
+            let mut v = serde_json::to_value(&report).unwrap_or_default();
+            if let Report::Tripped(i) = &report {
+                v["files"] = serde_json::to_value(&i.damaged).unwrap_or_default();
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{v}");
+            let _ = out.flush();
+        } else {
+            eprintln!("kura guard: {}", text(&report));
+        }
+    })?;
+    ctx.note("trips", trips);
+    Ok(Outcome::Ok)
+}
+
+/// The guard raised the `guard_tripped` event in the event list; send it to the channels.
+fn deliver_event(ctx: &Ctx, incident: u64) {
+    if ctx.config.channels.is_empty() {
+        return;
+    }
+    let Ok(store) = ctx.events() else { return };
+    let Ok(events) = store.list(None) else { return };
+    if let Some(ev) = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "guard_tripped" && e.details["incident"] == incident)
+    {
+        let log = ctx.audit_log().ok();
+        let _ = store.deliver(
+            ev.id,
+            &ctx.config.channels,
+            log.as_ref(),
+            &kura_audit::DeliveryOptions::default(),
+        );
+    }
+}
+
+fn text(report: &Report) -> String {
+    match report {
+        Report::Ready {
+            roots,
+            marked_dirs,
+            canaries,
+            action,
+            ..
+        } => format!(
+            "watching {} ({} folders, {} canary folders, action {})",
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            marked_dirs,
+            canaries.len(),
+            serde_json::to_value(action)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
+        Report::Tripped(i) => format!(
+            "TRIPPED incident {}: {} (pid {}, group {}, {}) {}: {}; {} files damaged, {} created; restore with `kura restore latest-clean --incident {} --target DIR`",
+            i.id,
+            i.writer.comm,
+            i.writer.pid,
+            i.writer.pgid,
+            i.writer
+                .exe
+                .as_deref()
+                .map(|e| e.display().to_string())
+                .unwrap_or_else(|| "?".into()),
+            i.action,
+            i.reasons.join("; "),
+            i.damaged.len(),
+            i.created.len(),
+            i.id
+        ),
+        Report::Overflow { count } => format!(
+            "warning: the fanotify queue overflowed ({count} so far): some file events were lost"
+        ),
+        Report::Warning { message } => format!("warning: {message}"),
+        _ => String::new(),
+    }
+}
+
+fn incidents(ctx: &Ctx) -> Result<Outcome> {
+    let list = kura_guard::incidents(&ctx.state_dir()?)?;
+    if ctx.global.json {
+        crate::output::json(&list)?;
+        return Ok(Outcome::Ok);
+    }
+    if list.is_empty() {
+        ctx.say("no guard incidents");
+    }
+    for i in &list {
+        let held = if i.released.is_some() {
+            "released"
+        } else {
+            "HOLD (forget/prune paused)"
+        };
+        ctx.say(format!(
+            "{:>4}  {}  {:<11} {} pid {} ({})  {} damaged, {} created  {held}",
+            i.id,
+            i.time.strftime("%Y-%m-%d %H:%M:%S"),
+            i.action,
+            i.writer.comm,
+            i.writer.pid,
+            i.writer
+                .exe
+                .as_deref()
+                .map(|e| e.display().to_string())
+                .unwrap_or_else(|| "?".into()),
+            i.damaged.len(),
+            i.created.len()
+        ));
+        ctx.say(format!("      {}", i.reasons.join("; ")));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn blocklist(ctx: &Ctx, remove: Option<&str>) -> Result<Outcome> {
+    let state = ctx.state_dir()?;
+    if let Some(sha) = remove {
+        ctx.note("sha256", sha);
+        if !kura_guard::unblock(&state, sha)? {
+            bail!("{sha} is not on the guard's blocklist: see `kura guard blocklist`");
+        }
+        ctx.say(format!("removed {sha} from the blocklist"));
+        return Ok(Outcome::Ok);
+    }
+    let list = kura_guard::blocklist(&state)?;
+    if ctx.global.json {
+        crate::output::json(&list)?;
+        return Ok(Outcome::Ok);
+    }
+    if list.is_empty() {
+        ctx.say("the blocklist is empty");
+    }
+    for e in &list {
+        ctx.say(format!(
+            "{}  {}  incident {}",
+            e.sha256,
+            e.exe
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "?".into()),
+            e.incident
+        ));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn release(ctx: &Ctx, id: u64) -> Result<Outcome> {
+    let state = ctx.state_dir()?;
+    ctx.note("incident", id);
+    let i = kura_guard::release(&state, id, &kura_audit::current_actor())?;
+    if ctx.global.json {
+        crate::output::json(&i)?;
+    } else {
+        let left = kura_guard::open_holds(&state)?.len();
+        ctx.say(format!(
+            "incident {id} released{}",
+            if left == 0 {
+                "; forget and prune may run again".to_string()
+            } else {
+                format!("; {left} other incidents still hold forget and prune")
+            }
+        ));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Refuses forget/prune while a guard incident holds them.
+pub fn check_holds(ctx: &Ctx) -> Result<()> {
+    let holds = kura_guard::open_holds(&ctx.state_dir()?).context("cannot read guard incidents")?;
+    if let Some(i) = holds.first() {
+        bail!(
+            "forget and prune are paused: guard incident {} ({}) holds every generation until someone runs `kura guard release {}` after looking at it",
+            i.id,
+            i.time.strftime("%Y-%m-%d %H:%M"),
+            i.id
+        );
+    }
+    Ok(())
+}
+
+/// The guard's line for `kura status`.
+pub fn status(ctx: &Ctx) -> serde_json::Value {
+    let Ok(state) = ctx.state_dir() else {
+        return serde_json::Value::Null;
+    };
+    let running = kura_guard::running(&state);
+    let last = kura_guard::incidents(&state)
+        .ok()
+        .and_then(|v| v.into_iter().last());
+    serde_json::json!({
+        "running": running.is_some(),
+        "pid": running.as_ref().map(|r| r.pid),
+        "since": running.as_ref().map(|r| r.since),
+        "roots": running.as_ref().map(|r| r.roots.clone()),
+        "last_trip": last.as_ref().map(|i| serde_json::json!({
+            "incident": i.id, "time": i.time, "action": i.action, "released": i.released.is_some()
+        })),
+    })
+}
+
+/// `status` as one line of text.
+pub fn status_text(v: &serde_json::Value) -> String {
+    let run = if v["running"] == true {
+        format!("running (pid {})", v["pid"])
+    } else {
+        "not running".to_string()
+    };
+    let last = match &v["last_trip"] {
+        serde_json::Value::Null => "no trips".to_string(),
+        t => format!(
+            "last trip: incident {} at {} ({}{})",
+            t["incident"],
+            t["time"].as_str().unwrap_or("?"),
+            t["action"].as_str().unwrap_or("?"),
+            if t["released"] == true {
+                ", released"
+            } else {
+                ", HOLD on forget/prune"
+            }
+        ),
+    };
+    format!("live guard: {run}; {last}")
+}

@@ -1,0 +1,1239 @@
+//! The guard itself: marks, the two event loops, judgement per writer, and the trip.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use kura_detect::{
+    FileProfile, Profiler, Verdict, VersionSource, canary::is_canary_name, judge_file,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::canaries::{self, Planted};
+use crate::fan::{self, Group};
+use crate::score::{Window, thresholds::*};
+use crate::state::{self, BlockEntry, GuardStatus, Incident};
+use crate::writer::{self, ExeHashes, Writer};
+use crate::{Error, Result};
+
+/// What the guard does to a writer it judged malicious.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// SIGSTOP the whole process group at once, then SIGKILL it (the default).
+    #[default]
+    Kill,
+    /// SIGSTOP only: leave it frozen for forensics.
+    Stop,
+    /// Report only (piloting the guard).
+    Alert,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Stop => "stop",
+            Action::Alert => "alert",
+        }
+    }
+}
+
+/// A writer that is scored and reported but never stopped (the EMR's database server, the
+/// PACS receiver): its executable path and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trusted {
+    /// The executable.
+    pub exe: PathBuf,
+    /// Its SHA-256 (hex), so a replaced binary at the same path is not trusted.
+    pub sha256: String,
+}
+
+/// How to run the guard.
+#[derive(Clone, Debug)]
+pub struct GuardOptions {
+    /// Folders to watch.
+    pub roots: Vec<PathBuf>,
+    /// kura's state directory (incidents, blocklist, audit log, events).
+    pub state_dir: PathBuf,
+    /// What to do on a trip.
+    pub action: Action,
+    /// Writers never stopped.
+    pub trusted: Vec<Trusted>,
+    /// Run on a trip (no shell); the writer's details are in its environment.
+    pub isolate_command: Option<Vec<String>>,
+    /// Plant canaries in the watched trees.
+    pub canaries: bool,
+    /// smb.conf of the Samba server whose clients write here (for `smbcontrol -s`).
+    pub smb_conf: Option<PathBuf>,
+}
+
+impl GuardOptions {
+    /// Defaults: kill, canaries on, nothing trusted, no isolate command.
+    pub fn new(roots: Vec<PathBuf>, state_dir: PathBuf) -> Self {
+        GuardOptions {
+            roots,
+            state_dir,
+            action: Action::Kill,
+            trusted: Vec::new(),
+            isolate_command: None,
+            canaries: true,
+            smb_conf: None,
+        }
+    }
+}
+
+/// What the guard tells its caller.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Report {
+    /// Every mark is in place.
+    Ready {
+        /// The guard's pid.
+        pid: u32,
+        /// Watched roots.
+        roots: Vec<PathBuf>,
+        /// Folders with open-permission marks.
+        marked_dirs: usize,
+        /// Canaries planted.
+        canaries: Vec<Planted>,
+        /// The action on a trip.
+        action: Action,
+    },
+    /// A writer was judged malicious.
+    Tripped(Box<Incident>),
+    /// The kernel's event queue overflowed: events were lost.
+    Overflow {
+        /// Overflows so far.
+        count: u64,
+    },
+    /// Something the operator should know (e.g. a network filesystem).
+    Warning {
+        /// One line.
+        message: String,
+    },
+}
+
+/// A before-image: the file's profile and size when a writer opened it.
+struct Before {
+    key: (u64, u64, i64),
+    size: u64,
+    profile: Option<FileProfile>,
+    at: Instant,
+}
+
+/// The guard's before-images as kura-detect's earlier version of a file (the backup's is the
+/// newest clean snapshot; the guard's is the file as it was when the writer opened it).
+struct BeforeImages<'a>(&'a Mutex<HashMap<PathBuf, Before>>);
+
+impl VersionSource for BeforeImages<'_> {
+    fn profile(&mut self, path: &str) -> std::result::Result<FileProfile, String> {
+        lock(self.0)
+            .get(Path::new(path))
+            .and_then(|b| b.profile.clone())
+            .filter(|p| p.size > 0)
+            .ok_or_else(|| {
+                "no before-image: the file was opened before its writer was active".into()
+            })
+    }
+}
+
+/// State shared by the two event loops.
+struct Shared {
+    own_pid: i32,
+    own_pgid: i32,
+    own_exe: Option<PathBuf>,
+    stop: AtomicBool,
+    busy: AtomicBool,
+    blocked: RwLock<HashSet<String>>,
+    trusted_hashes: HashSet<String>,
+    denied: Mutex<HashSet<i32>>,
+    active: Mutex<HashSet<i32>>,
+    suspects: Mutex<HashSet<i32>>,
+    befores: Mutex<HashMap<PathBuf, Before>>,
+    roots: Vec<PathBuf>,
+}
+
+impl Shared {
+    fn within(&self, p: &Path) -> bool {
+        self.roots.iter().any(|r| p.starts_with(r))
+    }
+
+    /// kura's own processes (this one, its group, and other runs of the same binary) are never
+    /// writers.
+    fn is_own(&self, pid: i32, pgid: Option<i32>) -> bool {
+        pid == self.own_pid
+            || pgid == Some(self.own_pgid)
+            || self.own_exe.as_ref().is_some_and(|e| {
+                std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|x| &x == e)
+            })
+    }
+}
+
+/// A running guard: marks in place, permission thread started.
+pub struct Guard {
+    opts: GuardOptions,
+    shared: Arc<Shared>,
+    notify: Group,
+    perm: Arc<Group>,
+    perm_thread: Option<std::thread::JoinHandle<()>>,
+    mounts: Vec<([i32; 2], File)>,
+    dir_cache: HashMap<Vec<u8>, Option<PathBuf>>,
+    windows: HashMap<i32, Window>,
+    /// Pids of tripped writers: their events still queued are not a new writer.
+    tripped_pids: HashMap<i32, i32>,
+    /// Writers with changes not judged yet.
+    pending: BTreeSet<i32>,
+    files: u64,
+    planted: Vec<Planted>,
+    canary_paths: HashSet<PathBuf>,
+    canary_seed: HashMap<PathBuf, u64>,
+    overflows: u64,
+    marked_dirs: usize,
+    startup_warnings: Vec<String>,
+    audit: Option<kura_audit::AuditLog>,
+}
+
+// statfs f_type values (linux/magic.h) of filesystems whose remote writers fanotify cannot see.
+const REMOTE_FS: &[(i64, &str)] = &[
+    (0x6969, "NFS"),
+    (0xFF53_4D42, "CIFS"),
+    (0xFE53_4D42, "SMB2"),
+    (0x517B, "SMB"),
+];
+
+fn remote_fs(path: &Path) -> Option<&'static str> {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%t"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let t = i64::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).ok()?;
+    REMOTE_FS.iter().find(|(m, _)| *m == t).map(|(_, n)| *n)
+}
+
+fn fan_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Fanotify { what, source }
+}
+
+/// Profiles a file through an open handle the way both sides of a comparison must be profiled
+/// (whole up to [`PROFILE_WHOLE`], else head and tail).
+fn profile(f: &mut File, size: u64) -> Option<FileProfile> {
+    let mut p = Profiler::new("");
+    let mut buf = vec![0u8; 1 << 16];
+    let mut feed = |f: &mut File, mut left: u64, p: &mut Profiler| -> Option<()> {
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = f.read(&mut buf[..want]).ok()?;
+            if n == 0 {
+                break;
+            }
+            p.update(&buf[..n]);
+            left -= n as u64;
+        }
+        Some(())
+    };
+    f.seek(SeekFrom::Start(0)).ok()?;
+    if size <= PROFILE_WHOLE {
+        feed(f, size, &mut p)?;
+    } else {
+        feed(f, PROFILE_HEAD, &mut p)?;
+        f.seek(SeekFrom::Start(size - PROFILE_TAIL)).ok()?;
+        feed(f, PROFILE_TAIL, &mut p)?;
+    }
+    Some(p.finish())
+}
+
+fn file_key(m: &std::fs::Metadata) -> (u64, u64, i64) {
+    (
+        m.ino(),
+        m.size(),
+        m.mtime_nsec() + m.mtime() * 1_000_000_000,
+    )
+}
+
+fn all_dirs(root: &Path, out: &mut Vec<PathBuf>, files: &mut u64) {
+    out.push(root.to_path_buf());
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in rd.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => all_dirs(&e.path(), out, files),
+            Ok(t) if t.is_file() => *files += 1,
+            _ => {}
+        }
+    }
+}
+
+impl Guard {
+    /// Checks privileges, plants canaries, creates both groups and sets every mark. The guard
+    /// is ready (nothing is missed from here on) when this returns.
+    pub fn start(opts: GuardOptions) -> Result<Guard> {
+        if fan::euid() != 0 {
+            return Err(Error::NotRoot);
+        }
+        let mut roots = Vec::new();
+        for r in &opts.roots {
+            let c = r.canonicalize().map_err(|e| Error::BadPath {
+                path: r.clone(),
+                reason: e.to_string(),
+            })?;
+            if !c.is_dir() {
+                return Err(Error::BadPath {
+                    path: r.clone(),
+                    reason: "not a folder".into(),
+                });
+            }
+            roots.push(c);
+        }
+        if roots.is_empty() {
+            return Err(Error::BadPath {
+                path: PathBuf::new(),
+                reason: "no folder to watch: give paths or set backup.sources in kura.toml".into(),
+            });
+        }
+        let mut startup_warnings = Vec::new();
+        for r in &roots {
+            if let Some(kind) = remote_fs(r) {
+                startup_warnings.push(format!(
+                    "{} is on {kind}: fanotify sees only writes made on this machine, not those of other machines through the network filesystem; run the guard on the file server instead",
+                    r.display()
+                ));
+            }
+        }
+        let own_pid = std::process::id() as i32;
+        let blocked: HashSet<String> = state::blocklist(&opts.state_dir)?
+            .into_iter()
+            .map(|e| e.sha256.to_ascii_lowercase())
+            .collect();
+        let shared = Arc::new(Shared {
+            own_pid,
+            own_pgid: writer::pgid_of(own_pid).unwrap_or(own_pid),
+            own_exe: std::fs::read_link("/proc/self/exe").ok(),
+            stop: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            blocked: RwLock::new(blocked),
+            trusted_hashes: opts
+                .trusted
+                .iter()
+                .map(|t| t.sha256.to_ascii_lowercase())
+                .collect(),
+            denied: Mutex::new(HashSet::new()),
+            active: Mutex::new(HashSet::new()),
+            suspects: Mutex::new(HashSet::new()),
+            befores: Mutex::new(HashMap::new()),
+            roots: roots.clone(),
+        });
+
+        // Canaries first (our own writes are never scored, but nothing to judge yet either).
+        let mut planted = Vec::new();
+        let mut canary_seed = HashMap::new();
+        if opts.canaries {
+            for r in &roots {
+                // Machine-wide cache (the seed depends on the filesystem only).
+                let cache = fan::fsid_of(r).ok().map(|f| {
+                    PathBuf::from("/run/kura")
+                        .join(format!("guard-canary-seed-{:x}-{:x}", f[0], f[1]))
+                });
+                let seed = canaries::best_seed(r, cache.as_deref()).map_err(|e| Error::Io {
+                    path: r.clone(),
+                    source: e,
+                })?;
+                for d in canaries::folders(r) {
+                    let p = canaries::plant(&d, seed).map_err(|e| Error::Io {
+                        path: d.clone(),
+                        source: e,
+                    })?;
+                    canary_seed.insert(d.clone(), seed);
+                    planted.push(p);
+                }
+            }
+        }
+
+        let notify = Group::notification().map_err(fan_err("init (notification group)"))?;
+        let perm = Arc::new(Group::permission().map_err(fan_err("init (permission group)"))?);
+        let mut mounts = Vec::new();
+        let mut files = 0u64;
+        let mut marked_dirs = 0usize;
+        for r in &roots {
+            let fsid = fan::fsid_of(r).map_err(fan_err(format!("statfs {}", r.display())))?;
+            if !mounts.iter().any(|(f, _)| *f == fsid) {
+                notify
+                    .mark_filesystem(r)
+                    .map_err(fan_err(format!("mark filesystem of {}", r.display())))?;
+                let m = File::open(r).map_err(|e| Error::Io {
+                    path: r.clone(),
+                    source: e,
+                })?;
+                mounts.push((fsid, m));
+            }
+            let mut dirs = Vec::new();
+            all_dirs(r, &mut dirs, &mut files);
+            for d in dirs {
+                perm.mark_dir_opens(&d)
+                    .map_err(fan_err(format!("mark {}", d.display())))?;
+                marked_dirs += 1;
+            }
+        }
+        let audit = kura_audit::AuditLog::open(&opts.state_dir.join("audit")).ok();
+        let perm_thread = {
+            let shared = Arc::clone(&shared);
+            let perm = Arc::clone(&perm);
+            let notify_fd = notify_raw(&notify);
+            std::thread::Builder::new()
+                .name("kura-guard-perm".into())
+                .spawn(move || permission_loop(&perm, &shared, notify_fd))
+                .map_err(|e| Error::Io {
+                    path: PathBuf::from("thread"),
+                    source: e,
+                })?
+        };
+        Ok(Guard {
+            opts: GuardOptions { roots, ..opts },
+            shared,
+            notify,
+            perm,
+            perm_thread: Some(perm_thread),
+            mounts,
+            dir_cache: HashMap::new(),
+            windows: HashMap::new(),
+            tripped_pids: HashMap::new(),
+            pending: BTreeSet::new(),
+            files,
+            canary_paths: planted
+                .iter()
+                .flat_map(|p| p.files.iter().cloned())
+                .collect(),
+            planted,
+            canary_seed,
+            overflows: 0,
+            marked_dirs,
+            startup_warnings,
+            audit,
+        })
+    }
+
+    /// Runs until `stop` is set, calling `sink` with each report (first `Ready`).
+    pub fn run(&mut self, stop: &AtomicBool, sink: &mut dyn FnMut(Report)) -> Result<()> {
+        for w in std::mem::take(&mut self.startup_warnings) {
+            sink(Report::Warning { message: w });
+        }
+        let _ = state::write_status(
+            &self.opts.state_dir,
+            &GuardStatus {
+                pid: std::process::id(),
+                since: jiff::Timestamp::now(),
+                roots: self.opts.roots.clone(),
+                action: self.opts.action.as_str().into(),
+            },
+        );
+        sink(Report::Ready {
+            pid: std::process::id(),
+            roots: self.opts.roots.clone(),
+            marked_dirs: self.marked_dirs,
+            canaries: self.planted.clone(),
+            action: self.opts.action,
+        });
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut last_tick = Instant::now();
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            match self.notify.wait(100) {
+                Ok(true) => loop {
+                    self.shared.busy.store(true, Ordering::SeqCst);
+                    let n = match self.notify.read(&mut buf) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            self.shared.busy.store(false, Ordering::SeqCst);
+                            return Err(fan_err("read")(e));
+                        }
+                    };
+                    if n == 0 {
+                        self.shared.busy.store(false, Ordering::SeqCst);
+                        break;
+                    }
+                    let events = fan::parse(&buf[..n]);
+                    self.handle(events, sink);
+                },
+                Ok(false) => {}
+                Err(e) => break Err(fan_err("poll")(e)),
+            }
+            self.judge_pending(sink);
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                self.tick(sink);
+            }
+        };
+        self.shutdown();
+        result
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.perm_thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(state::guard_dir(&self.opts.state_dir).join("status.json"));
+    }
+
+    /// Once a second: forget old activity, re-plant missing canaries, reload the blocklist.
+    fn tick(&mut self, _sink: &mut dyn FnMut(Report)) {
+        let now = Instant::now();
+        for w in self.windows.values_mut() {
+            w.prune(now);
+        }
+        self.windows
+            .retain(|_, w| now.duration_since(w.last) < Duration::from_secs(HISTORY_SECS));
+        {
+            let mut active = lock(&self.shared.active);
+            active.retain(|g| {
+                self.windows
+                    .get(g)
+                    .is_some_and(|w| now.duration_since(w.last) < Duration::from_secs(WINDOW_SECS))
+            });
+        }
+        {
+            let mut b = lock(&self.shared.befores);
+            b.retain(|_, v| now.duration_since(v.at) < Duration::from_secs(WINDOW_SECS));
+        }
+        self.replant();
+        if let Ok(list) = state::blocklist(&self.opts.state_dir)
+            && let Ok(mut b) = self.shared.blocked.write()
+        {
+            *b = list
+                .into_iter()
+                .map(|e| e.sha256.to_ascii_lowercase())
+                .collect();
+        }
+    }
+
+    fn replant(&mut self) {
+        for p in &mut self.planted {
+            if p.files.iter().any(|f| !f.exists())
+                && let Some(seed) = self.canary_seed.get(&p.dir)
+                && let Ok(again) = canaries::plant(&p.dir, *seed)
+            {
+                *p = again;
+            }
+        }
+    }
+
+    fn resolve(&mut self, info: &fan::FidName) -> Option<PathBuf> {
+        let key: Vec<u8> = info
+            .fsid
+            .iter()
+            .flat_map(|x| x.to_ne_bytes())
+            .chain(info.handle_type.to_ne_bytes())
+            .chain(info.handle.iter().copied())
+            .collect();
+        let dir = match self.dir_cache.get(&key) {
+            Some(d) => d.clone(),
+            None => {
+                let (_, mount) = self.mounts.iter().find(|(f, _)| *f == info.fsid)?;
+                let d = fan::dir_path(mount, info.handle_type, &info.handle)
+                    .ok()
+                    .filter(|d| self.shared.within(d));
+                if self.dir_cache.len() > 65_536 {
+                    self.dir_cache.clear();
+                }
+                self.dir_cache.insert(key, d.clone());
+                d
+            }
+        }?;
+        if info.name.is_empty() || info.name == b"." {
+            return Some(dir);
+        }
+        Some(dir.join(std::ffi::OsStr::from_bytes(&info.name)))
+    }
+
+    fn handle(&mut self, events: Vec<fan::Event>, sink: &mut dyn FnMut(Report)) {
+        let now = Instant::now();
+        let mut keys: HashMap<i32, (Option<i32>, bool)> = HashMap::new();
+        for ev in events {
+            if ev.mask & libc::FAN_Q_OVERFLOW != 0 {
+                self.overflow(sink);
+                continue;
+            }
+            let Some(info) = ev.infos.first() else {
+                continue;
+            };
+            let path = self.resolve(info);
+            let new_path = if ev.mask & libc::FAN_RENAME != 0 {
+                ev.infos
+                    .iter()
+                    .find(|i| i.kind == libc::FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)
+                    .and_then(|i| self.resolve(i))
+            } else {
+                None
+            };
+            if path.is_none() && new_path.is_none() {
+                continue;
+            }
+            if ev.mask & libc::FAN_ONDIR != 0 {
+                // Folders: mark new ones for open permission; forget cached folder paths that
+                // a rename or delete made stale. Folder events are not scored.
+                if ev.mask & (libc::FAN_RENAME | libc::FAN_DELETE) != 0 {
+                    self.dir_cache.clear();
+                }
+                if ev.mask & libc::FAN_CREATE != 0
+                    && let Some(p) = &path
+                    && self.perm.mark_dir_opens(p).is_ok()
+                {
+                    self.marked_dirs += 1;
+                }
+                if let Some(p) = &new_path
+                    && self.perm.mark_dir_opens(p).is_ok()
+                {
+                    self.marked_dirs += 1;
+                }
+                continue;
+            }
+            let (pgid, smbd) = *keys.entry(ev.pid).or_insert_with(|| {
+                let exe = std::fs::read_link(format!("/proc/{}/exe", ev.pid)).ok();
+                (writer::pgid_of(ev.pid), crate::smb::is_smbd(exe.as_deref()))
+            });
+            if self.shared.is_own(ev.pid, pgid) {
+                continue;
+            }
+            // An smbd child is one SMB client session: keyed by its pid (all smbd children
+            // share smbd's process group, which must never be signalled). Unknown group (the
+            // process is already gone): keyed by its pid negated, never signalled.
+            // A tripped writer's events still queued (even once it is dead) belong to its
+            // incident: they complete the damage list.
+            let key = match (self.tripped_pids.get(&ev.pid), pgid) {
+                (Some(&k), _) => k,
+                (None, Some(_)) if smbd => ev.pid,
+                (None, Some(g)) => g,
+                (None, None) => -ev.pid,
+            };
+            let win = self.windows.entry(key).or_insert_with(|| {
+                let mut w = writer::attribute(ev.pid).unwrap_or(Writer {
+                    pgid: key,
+                    sid: 0,
+                    pid: ev.pid,
+                    exe: None,
+                    comm: String::new(),
+                    uid: 0,
+                    client_ip: None,
+                });
+                if smbd {
+                    w.client_ip = crate::smb::client_ip(ev.pid);
+                }
+                let mut win = Window::new(w, now);
+                win.smb = smbd;
+                win
+            });
+            win.pids.insert(ev.pid);
+            if win.tripped {
+                win.changed_after_trip = true;
+            }
+            lock(&self.shared.active).insert(key);
+            // A canary the guard planted, written, deleted or renamed away (a copy that merely
+            // carries a canary's name, e.g. from `cp -a`, is not one).
+            let canary_hit = path.as_ref().is_some_and(|p| self.canary_paths.contains(p))
+                && ev.mask
+                    & (libc::FAN_MODIFY
+                        | libc::FAN_CLOSE_WRITE
+                        | libc::FAN_DELETE
+                        | libc::FAN_RENAME)
+                    != 0;
+            if canary_hit {
+                if let Some(p) = &path {
+                    win.canary(&p.to_string_lossy(), now);
+                }
+                self.judge_now(key, now, sink);
+                continue;
+            }
+            // Copies of decoys (`cp -a` of a folder, then `rm -r`) are neither data nor canaries:
+            // kura-detect's canary rule would count their deletion, so they are left out.
+            let decoy_copy = |p: &Option<PathBuf>| {
+                p.as_ref().is_some_and(|p| {
+                    !self.canary_paths.contains(p) && p.file_name().is_some_and(is_canary_name)
+                })
+            };
+            if decoy_copy(&path) && (new_path.is_none() || decoy_copy(&new_path)) {
+                continue;
+            }
+            let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            if ev.mask & libc::FAN_RENAME != 0 {
+                let size = new_path.as_deref().map_or(0, size_of);
+                match (&path, &new_path) {
+                    (Some(o), Some(n)) => {
+                        win.renamed(&o.to_string_lossy(), &n.to_string_lossy(), size, now)
+                    }
+                    (Some(o), None) => win.removed(&o.to_string_lossy(), size, now),
+                    (None, Some(n)) => win.created(&n.to_string_lossy(), size, now),
+                    (None, None) => {}
+                }
+                self.judge_soon(key, sink);
+                continue;
+            }
+            let Some(path) = path else { continue };
+            let ps = path.to_string_lossy().into_owned();
+            if ev.mask & libc::FAN_CREATE != 0 {
+                win.created(&ps, size_of(&path), now);
+                self.pending.insert(key);
+            }
+            if ev.mask & libc::FAN_DELETE != 0 {
+                let size = lock(&self.shared.befores).get(&path).map_or(0, |b| b.size);
+                win.removed(&ps, size, now);
+                self.pending.insert(key);
+            }
+            if ev.mask & libc::FAN_CLOSE_WRITE != 0 && win.tripped {
+                win.wrote(&ps, 0, Vec::new(), now);
+            } else if ev.mask & libc::FAN_CLOSE_WRITE != 0 {
+                let Ok(mut f) = File::open(&path) else {
+                    continue;
+                };
+                let Ok(meta) = f.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let Some(cur) = profile(&mut f, meta.len()) else {
+                    continue;
+                };
+                let prev = BeforeImages(&self.shared.befores).profile(&ps).ok();
+                let findings = judge_file(&ps, prev.as_ref(), &cur);
+                let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
+                win.wrote(&ps, meta.len(), findings, now);
+                if win.suspect {
+                    lock(&self.shared.suspects).insert(key);
+                }
+                if strong {
+                    // Judge at once: a fast encryptor must not finish the batch first.
+                    self.pending.remove(&key);
+                    self.judge_now(key, now, sink);
+                } else {
+                    self.pending.insert(key);
+                }
+            }
+            if self.pending.contains(&key) {
+                self.judge_soon(key, sink);
+            }
+        }
+        self.judge_pending(sink);
+        self.complete_incidents();
+    }
+
+    /// Adds what tripped writers did while they were being stopped to their incidents.
+    fn complete_incidents(&mut self) {
+        for win in self.windows.values_mut() {
+            if !win.changed_after_trip {
+                continue;
+            }
+            win.changed_after_trip = false;
+            let Some(id) = win.incident else { continue };
+            if let Ok(mut inc) = state::incident(&self.opts.state_dir, id) {
+                (inc.damaged, inc.created) = win.damage();
+                let _ = state::save_incident(&self.opts.state_dir, &inc);
+            }
+        }
+    }
+
+    /// Judges the writers with unjudged changes whose turn has come.
+    fn judge_pending(&mut self, sink: &mut dyn FnMut(Report)) {
+        let keys: Vec<i32> = self.pending.iter().copied().collect();
+        for key in keys {
+            self.judge_soon(key, sink);
+        }
+    }
+
+    /// Judges a writer now unless it was judged recently: at most every [`JUDGE_EVERY_MS`] plus
+    /// one millisecond per thousand paths in its window. Often enough that a fast encryptor is
+    /// judged between its files (and at once on strong evidence, see `handle`), rarely enough
+    /// that bulk work (untar, `cp -a`, `rm -r` of a large folder) does not judge a growing
+    /// window per file.
+    fn judge_soon(&mut self, key: i32, sink: &mut dyn FnMut(Report)) {
+        let now = Instant::now();
+        let due = self.windows.get(&key).is_some_and(|w| {
+            let every = JUDGE_EVERY_MS + w.len() as u64 / 1000;
+            now.duration_since(w.last_judged) >= Duration::from_millis(every)
+        });
+        if due {
+            self.pending.remove(&key);
+            self.judge_now(key, now, sink);
+        } else if self.windows.contains_key(&key) {
+            self.pending.insert(key);
+        }
+    }
+
+    /// Judges one writer's window and trips when it is suspicious.
+    fn judge_now(&mut self, key: i32, now: Instant, sink: &mut dyn FnMut(Report)) {
+        let files = self.files;
+        let Some(win) = self.windows.get_mut(&key) else {
+            return;
+        };
+        if win.tripped {
+            self.pending.remove(&key);
+            return;
+        }
+        let j = win.judge(files, now);
+        win.last_judged = now;
+        if j.score > 0.0 && !win.suspect {
+            win.suspect = true;
+            lock(&self.shared.suspects).insert(key);
+        }
+        if j.verdict == Verdict::Suspicious || win.touched_canary() {
+            self.trip(key, j, sink);
+        }
+    }
+
+    fn overflow(&mut self, sink: &mut dyn FnMut(Report)) {
+        self.overflows += 1;
+        let msg = "the guard's fanotify queue overflowed: some file events were lost, so some writes were not judged (the machine is busier than the guard can follow; the next backup's verdict still covers them)";
+        tracing::warn!("{msg}");
+        if let Some(log) = &self.audit {
+            let _ = log.append(
+                kura_audit::Entry::new(
+                    kura_audit::current_actor(),
+                    "guard.queue_overflow",
+                    self.roots_target(),
+                    kura_audit::Outcome::Failed,
+                )
+                .with_details(serde_json::json!({ "count": self.overflows })),
+            );
+        }
+        // One event per guard run (the audit log has every one).
+        if self.overflows == 1
+            && let Ok(store) = kura_audit::EventStore::open(&self.opts.state_dir.join("events"))
+        {
+            let _ = store.raise(
+                "guard_queue_overflow",
+                kura_audit::Severity::Warning,
+                msg,
+                serde_json::json!({ "roots": self.opts.roots }),
+            );
+        }
+        sink(Report::Overflow {
+            count: self.overflows,
+        });
+    }
+
+    fn roots_target(&self) -> String {
+        self.opts
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn trip(&mut self, key: i32, j: kura_detect::Judgement, sink: &mut dyn FnMut(Report)) {
+        let Some(win) = self.windows.get_mut(&key) else {
+            return;
+        };
+        win.tripped = true;
+        let w = win.writer.clone();
+        let pids: Vec<i32> = win.pids.iter().copied().collect();
+        if self.tripped_pids.len() > 65_536 {
+            self.tripped_pids.clear();
+        }
+        self.tripped_pids.extend(pids.iter().map(|&p| (p, key)));
+        let (damaged, created) = win.damage();
+        let smb = win.smb;
+        let known_group = !smb && key > 1 && writer::group_alive(key, &pids);
+        let act = self.opts.action;
+        if smb {
+            return self.trip_smb(key, w, j, damaged, created, sink);
+        }
+        let exe_hash = || {
+            writer::sha256_file(Path::new(&format!("/proc/{}/exe", w.pid)))
+                .ok()
+                .or_else(|| w.exe.as_deref().and_then(|e| writer::sha256_file(e).ok()))
+        };
+        // Trusted writers are never stopped, not even for a moment: hash first when any exist.
+        let mut sha256 = None;
+        let mut trusted = false;
+        if !self.opts.trusted.is_empty() {
+            sha256 = exe_hash();
+            trusted = sha256.as_ref().is_some_and(|h| {
+                self.opts.trusted.iter().any(|t| {
+                    t.sha256.eq_ignore_ascii_case(h) && w.exe.as_ref().is_some_and(|e| *e == t.exe)
+                })
+            });
+        }
+        // Freeze first, everything else after: every millisecond counts.
+        if known_group && act != Action::Alert && !trusted {
+            lock(&self.shared.denied).insert(key);
+            let _ = fan::kill_group(key, libc::SIGSTOP);
+        }
+        if sha256.is_none() {
+            sha256 = exe_hash();
+        }
+        let mut errors = Vec::new();
+        let action = if trusted {
+            "trusted"
+        } else if !known_group {
+            "writer_gone"
+        } else {
+            match act {
+                Action::Kill => {
+                    if let Err(e) = fan::kill_group(key, libc::SIGKILL) {
+                        errors.push(format!("SIGKILL of process group {key}: {e}"));
+                    }
+                    "killed"
+                }
+                Action::Stop => "stopped",
+                Action::Alert => "alerted",
+            }
+        };
+        self.record_trip(
+            key, w, sha256, trusted, j, damaged, created, action, errors, sink,
+        );
+    }
+
+    /// Everything after the stop: incident, blocklist, isolate hook, audit record, event.
+    #[allow(clippy::too_many_arguments)]
+    fn record_trip(
+        &mut self,
+        key: i32,
+        w: Writer,
+        sha256: Option<String>,
+        trusted: bool,
+        j: kura_detect::Judgement,
+        damaged: Vec<String>,
+        created: Vec<String>,
+        action: &str,
+        mut errors: Vec<String>,
+        sink: &mut dyn FnMut(Report),
+    ) {
+        let act = self.opts.action;
+        let mut engines: Vec<String> = j
+            .findings
+            .iter()
+            .map(|f| format!("{:?}", f.engine).to_lowercase())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if engines.is_empty() {
+            engines.push("canary".into());
+        }
+        let mut incident = Incident {
+            id: 0,
+            time: jiff::Timestamp::now(),
+            writer: w.clone(),
+            sha256: sha256.clone(),
+            engines,
+            reasons: j.reasons.clone(),
+            findings: j.findings.iter().take(20).cloned().collect(),
+            damaged,
+            created,
+            action: action.into(),
+            action_errors: Vec::new(),
+            roots: self.opts.roots.clone(),
+            released: None,
+        };
+        if let Err(e) = state::save_new_incident(&self.opts.state_dir, &mut incident) {
+            errors.push(format!("incident not saved: {e}"));
+        } else if let Some(win) = self.windows.get_mut(&key) {
+            win.incident = Some(incident.id);
+        }
+        if let Some(h) = &sha256
+            && !trusted
+            && act != Action::Alert
+        {
+            let entry = BlockEntry {
+                sha256: h.clone(),
+                exe: w.exe.clone(),
+                incident: incident.id,
+                added: jiff::Timestamp::now(),
+            };
+            match state::block(&self.opts.state_dir, entry) {
+                Ok(()) => {
+                    if let Ok(mut b) = self.shared.blocked.write() {
+                        b.insert(h.to_ascii_lowercase());
+                    }
+                }
+                Err(e) => errors.push(format!("blocklist not updated: {e}")),
+            }
+        }
+        if let Some(cmd) = &self.opts.isolate_command
+            && !trusted
+            && let Some((prog, args)) = cmd.split_first()
+        {
+            let spawned = std::process::Command::new(prog)
+                .args(args)
+                .env("KURA_GUARD_INCIDENT", incident.id.to_string())
+                .env("KURA_GUARD_ACTION", action)
+                .env("KURA_WRITER_PID", w.pid.to_string())
+                .env("KURA_WRITER_PGID", w.pgid.to_string())
+                .env("KURA_WRITER_UID", w.uid.to_string())
+                .env(
+                    "KURA_WRITER_EXE",
+                    w.exe
+                        .as_deref()
+                        .map(|e| e.display().to_string())
+                        .unwrap_or_default(),
+                )
+                .env("KURA_WRITER_SHA256", sha256.clone().unwrap_or_default())
+                .env(
+                    "KURA_WRITER_CLIENT_IP",
+                    w.client_ip.clone().unwrap_or_default(),
+                )
+                .stdin(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                // Reaped in the background: the guard never waits for a site's hook.
+                Ok(mut child) => {
+                    std::thread::spawn(move || child.wait());
+                }
+                Err(e) => errors.push(format!("isolate_command {prog} did not start: {e}")),
+            }
+        }
+        incident.action_errors = errors;
+        let _ = state::save_incident(&self.opts.state_dir, &incident);
+        let details = serde_json::json!({
+            "incident": incident.id,
+            "writer": incident.writer,
+            "sha256": incident.sha256,
+            "engines": incident.engines,
+            "reasons": incident.reasons,
+            "action": incident.action,
+            "damaged": incident.damaged.len(),
+            "created": incident.created.len(),
+        });
+        if let Some(log) = &self.audit {
+            let _ = log.append(
+                kura_audit::Entry::new(
+                    kura_audit::current_actor(),
+                    "guard.tripped",
+                    self.roots_target(),
+                    kura_audit::Outcome::Ok,
+                )
+                .with_details(details.clone()),
+            );
+        }
+        if let Ok(store) = kura_audit::EventStore::open(&self.opts.state_dir.join("events")) {
+            let _ = store.raise(
+                "guard_tripped",
+                kura_audit::Severity::Critical,
+                &format!(
+                    "the live guard stopped a writer ({} pid {}, action {action}): {}; {} files damaged; restore them with `kura restore latest-clean --incident {} --target DIR`; forget and prune are paused until `kura guard release {}`",
+                    if w.comm.is_empty() { "?" } else { &w.comm },
+                    w.pid,
+                    incident.reasons.join("; "),
+                    incident.damaged.len(),
+                    incident.id,
+                    incident.id
+                ),
+                details,
+            );
+        }
+        self.replant();
+        sink(Report::Tripped(Box::new(incident)));
+    }
+}
+
+impl Guard {
+    /// A trip on an `smbd` child: the SMB client is the writer. Its sessions are closed, its
+    /// address blocked, the child ended with SIGTERM; smbd itself is never blocklisted.
+    fn trip_smb(
+        &mut self,
+        pid: i32,
+        w: Writer,
+        j: kura_detect::Judgement,
+        damaged: Vec<String>,
+        created: Vec<String>,
+        sink: &mut dyn FnMut(Report),
+    ) {
+        let (action, errors) = match (&w.client_ip, self.opts.action) {
+            (_, Action::Alert) => ("alerted", Vec::new()),
+            (Some(ip), _) => (
+                "client_cut_off",
+                crate::smb::cut_off(ip, pid, self.opts.smb_conf.as_deref()),
+            ),
+            (None, _) => {
+                let e = crate::fan::kill_pid(pid, libc::SIGTERM)
+                    .err()
+                    .map(|e| format!("SIGTERM of smbd child {pid}: {e}"));
+                (
+                    "smbd_child_ended",
+                    e.into_iter()
+                        .chain(["the SMB client's address could not be read".to_string()])
+                        .collect(),
+                )
+            }
+        };
+        // smbd serves every client: it is never blocklisted.
+        self.record_trip(
+            pid, w, None, false, j, damaged, created, action, errors, sink,
+        );
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn notify_raw(g: &Group) -> i32 {
+    g.raw_fd()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data that is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the notification queue has unread events (poll with no wait).
+fn queued(fd: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    fan::poll_now(&mut pfd)
+}
+
+/// The permission thread: answers every open on the watched folders at once. Blocklisted
+/// executables and tripped writers are denied; a suspect writer's open waits (bounded) until
+/// the notification loop has read what is queued; before-images are taken for active writers.
+fn permission_loop(perm: &Group, shared: &Shared, notify_fd: i32) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut hashes = ExeHashes::default();
+    let mut pgids: HashMap<i32, (Option<i32>, Instant)> = HashMap::new();
+    while !shared.stop.load(Ordering::Relaxed) {
+        match perm.wait(100) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => break,
+        }
+        let n = match perm.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => break,
+        };
+        for ev in fan::parse(&buf[..n]) {
+            let Some(mut file) = fan::own_event_fd(ev.fd) else {
+                continue;
+            };
+            if ev.mask & libc::FAN_OPEN_PERM == 0 {
+                continue;
+            }
+            let allow = decide(
+                shared,
+                &mut hashes,
+                &mut pgids,
+                ev.pid,
+                &mut file,
+                notify_fd,
+            );
+            // Answer before anything else can go wrong; the fd closes when `file` drops.
+            let _ = perm.respond(file.as_raw_fd(), allow);
+        }
+    }
+}
+
+fn decide(
+    shared: &Shared,
+    hashes: &mut ExeHashes,
+    pgids: &mut HashMap<i32, (Option<i32>, Instant)>,
+    pid: i32,
+    file: &mut File,
+    notify_fd: i32,
+) -> bool {
+    if pid == shared.own_pid {
+        return true;
+    }
+    if pgids.len() > 4096 {
+        pgids.clear();
+    }
+    let now = Instant::now();
+    let pgid = match pgids.get(&pid) {
+        Some((g, t)) if now.duration_since(*t) < Duration::from_secs(1) => *g,
+        _ => {
+            let g = writer::pgid_of(pid);
+            pgids.insert(pid, (g, now));
+            g
+        }
+    };
+    if pgid == Some(shared.own_pgid) {
+        return true;
+    }
+    let Some(pgid) = pgid else { return true };
+    // Writers are keyed by process group, except smbd children (one per SMB client), keyed by pid.
+    let is = |set: &Mutex<HashSet<i32>>| {
+        let s = lock(set);
+        s.contains(&pgid) || s.contains(&pid)
+    };
+    if is(&shared.denied) {
+        return false;
+    }
+    let any_blocked = shared
+        .blocked
+        .read()
+        .map(|b| !b.is_empty())
+        .unwrap_or(false);
+    if any_blocked
+        && let Some(h) = hashes.of_pid(pid)
+        && !shared.trusted_hashes.contains(&h)
+        && shared.blocked.read().is_ok_and(|b| b.contains(&h))
+    {
+        return false;
+    }
+    if is(&shared.suspects) {
+        let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
+        while Instant::now() < deadline && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if is(&shared.denied) {
+            return false;
+        }
+    }
+    if is(&shared.active) {
+        take_before_image(shared, file);
+    }
+    true
+}
+
+fn take_before_image(shared: &Shared, file: &mut File) {
+    let Ok(meta) = file.metadata() else { return };
+    if !meta.is_file() {
+        return;
+    }
+    let Ok(path) = fan::fd_path(file.as_raw_fd()) else {
+        return;
+    };
+    if !shared.within(&path) {
+        return;
+    }
+    let key = file_key(&meta);
+    {
+        let b = lock(&shared.befores);
+        if b.get(&path).is_some_and(|x| x.key == key) {
+            return;
+        }
+    }
+    let profile = if meta.len() == 0 {
+        None
+    } else {
+        profile(file, meta.len())
+    };
+    let mut b = lock(&shared.befores);
+    if b.len() >= MAX_REMEMBERED {
+        b.clear();
+    }
+    b.insert(
+        path,
+        Before {
+            key,
+            size: meta.len(),
+            profile,
+            at: Instant::now(),
+        },
+    );
+}

@@ -1,0 +1,198 @@
+//! Samba: behind an `smbd` child the writer is the SMB client. One child serves one client
+//! session; its TCP socket (`/proc/PID/fd` against `/proc/PID/net/tcp{,6}`, read in the child's
+//! own network namespace) gives the client's address. Cutting a client off: `smbcontrol smbd
+//! kill-client-ip`, its address in the nftables set `inet kura blocked` (with a timeout), and
+//! SIGTERM of the child (never SIGKILL: smbd's shared memory could be left inconsistent).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether `exe` is Samba's file server.
+pub(crate) fn is_smbd(exe: Option<&Path>) -> bool {
+    exe.and_then(|e| e.file_name())
+        .is_some_and(|n| n == "smbd" || n.to_string_lossy().starts_with("smbd "))
+}
+
+/// Socket inodes held by `pid`.
+fn socket_inodes(pid: i32) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        if let Ok(l) = std::fs::read_link(e.path())
+            && let Some(ino) = l
+                .to_str()
+                .and_then(|s| s.strip_prefix("socket:["))
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse().ok())
+        {
+            out.insert(ino);
+        }
+    }
+    out
+}
+
+/// An address of `/proc/net/tcp{,6}` (`0100007F:01BD`: IPv4 in host byte order, as hex of a
+/// little-endian u32; IPv6 as four such words) as text, with its port.
+pub(crate) fn parse_addr(hex: &str) -> Option<(std::net::IpAddr, u16)> {
+    let (ip, port) = hex.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<u32> = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(&ip[8 * i..8 * i + 8], 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let ip = match words.len() {
+        1 => std::net::IpAddr::from(words[0].to_le_bytes()),
+        4 => {
+            let mut b = [0u8; 16];
+            for (i, w) in words.iter().enumerate() {
+                b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            let v6 = std::net::Ipv6Addr::from(b);
+            v6.to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
+        }
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
+/// The remote address of an established connection in a `/proc/net/tcp` table whose socket
+/// inode is in `inodes`.
+pub(crate) fn remote_in_table(table: &str, inodes: &HashSet<u64>) -> Option<String> {
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 || f[3] != "01" {
+            continue; // 01 = ESTABLISHED
+        }
+        if f[9].parse::<u64>().is_ok_and(|i| inodes.contains(&i)) {
+            return parse_addr(f[2]).map(|(ip, _)| ip.to_string());
+        }
+    }
+    None
+}
+
+/// The SMB client an `smbd` child serves.
+pub(crate) fn client_ip(pid: i32) -> Option<String> {
+    let inodes = socket_inodes(pid);
+    if inodes.is_empty() {
+        return None;
+    }
+    ["tcp", "tcp6"].iter().find_map(|t| {
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok()?;
+        remote_in_table(&table, &inodes)
+    })
+}
+
+/// Runs a command with a bounded wait; an error line when it fails.
+fn run(cmd: &mut Command, stdin: Option<&str>, what: &str) -> Option<String> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Some(format!("{what} did not start: {e}")),
+    };
+    if let (Some(text), Some(mut i)) = (stdin, child.stdin.take()) {
+        let _ = i.write_all(text.as_bytes());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => return None,
+            Ok(Some(s)) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Some(format!("{what} failed ({s}): {}", err.trim()));
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Some(format!("{what} timed out"));
+            }
+        }
+    }
+}
+
+/// Hours an SMB client's address stays in `inet kura blocked`.
+pub const BLOCK_HOURS: u32 = 24;
+
+/// Cuts the SMB client `ip` off: freezes its smbd child (SIGSTOP), blocks its address in the
+/// child's network namespace, ends the child (SIGTERM, never SIGKILL) and closes the client's
+/// other sessions (`smbcontrol smbd kill-client-ip`). Returns one line per step that failed.
+pub(crate) fn cut_off(ip: &str, smbd_pid: i32, smb_conf: Option<&Path>) -> Vec<String> {
+    let mut errors = Vec::new();
+    // Freeze this client's session at once (its child only: smbd and the other clients go on).
+    if let Err(e) = crate::fan::kill_pid(smbd_pid, libc::SIGSTOP) {
+        errors.push(format!("SIGSTOP of smbd child {smbd_pid}: {e}"));
+    }
+    // The block next, while the child (and so its network namespace) still exists.
+    // The set and the rule that drops its members, in the namespace smbd serves from.
+    let family = if ip.contains(':') {
+        "ipv6_addr"
+    } else {
+        "ipv4_addr"
+    };
+    let match_ = if ip.contains(':') { "ip6" } else { "ip" };
+    let script = format!(
+        "table inet kura {{\n set blocked {{ type {family}; flags timeout; }}\n chain input {{ type filter hook input priority -10; policy accept; {match_} saddr @blocked drop; }}\n}}\nadd element inet kura blocked {{ {ip} timeout {BLOCK_HOURS}h }}\n"
+    );
+    let mut nft = Command::new("nsenter");
+    nft.arg(format!("--net=/proc/{smbd_pid}/ns/net"))
+        .args(["nft", "-f", "-"]);
+    errors.extend(run(&mut nft, Some(&script), "nft (inet kura blocked)"));
+    // End the child (SIGTERM, delivered once it continues), then close any other session of
+    // the same client.
+    for sig in [libc::SIGTERM, libc::SIGCONT] {
+        if let Err(e) = crate::fan::kill_pid(smbd_pid, sig)
+            && e.raw_os_error() != Some(libc::ESRCH)
+        {
+            errors.push(format!("signal {sig} to smbd child {smbd_pid}: {e}"));
+        }
+    }
+    let mut ctl = Command::new("smbcontrol");
+    if let Some(c) = smb_conf {
+        ctl.arg("-s").arg(c);
+    }
+    ctl.args(["smbd", "kill-client-ip", ip]);
+    errors.extend(run(&mut ctl, None, "smbcontrol smbd kill-client-ip"));
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_addresses() {
+        assert_eq!(
+            parse_addr("0100007F:01BD").map(|(i, p)| (i.to_string(), p)),
+            Some(("127.0.0.1".into(), 445))
+        );
+        assert_eq!(
+            parse_addr("0000000000000000FFFF00000201E90A:C350").map(|(i, _)| i.to_string()),
+            Some("10.233.1.2".into())
+        );
+        assert!(parse_addr("zz").is_none());
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0101E90A:01BD 0201E90A:C350 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 20 4 30 10 -1\n   1: 0101E90A:01BD 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1 0 20 4 30 10 -1\n";
+        let inodes: HashSet<u64> = [4242].into_iter().collect();
+        assert_eq!(remote_in_table(table, &inodes), Some("10.233.1.2".into()));
+        let other: HashSet<u64> = [77].into_iter().collect();
+        assert_eq!(
+            remote_in_table(table, &other),
+            None,
+            "listening, not a client"
+        );
+    }
+}
