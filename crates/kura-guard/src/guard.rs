@@ -159,6 +159,10 @@ struct Shared {
     denied: Mutex<HashSet<i32>>,
     active: Mutex<HashSet<i32>>,
     suspects: Mutex<HashSet<i32>>,
+    /// The canaries the guard planted (their names are fixed per folder, re-planting keeps them).
+    canaries: RwLock<HashSet<PathBuf>>,
+    /// Writers (pid and process group) that opened a planted canary, and when.
+    canary_openers: Mutex<HashMap<i32, Instant>>,
     befores: Mutex<HashMap<PathBuf, Before>>,
     roots: Vec<PathBuf>,
 }
@@ -332,6 +336,8 @@ impl Guard {
             denied: Mutex::new(HashSet::new()),
             active: Mutex::new(HashSet::new()),
             suspects: Mutex::new(HashSet::new()),
+            canaries: RwLock::new(HashSet::new()),
+            canary_openers: Mutex::new(HashMap::new()),
             befores: Mutex::new(HashMap::new()),
             roots: roots.clone(),
         });
@@ -359,6 +365,10 @@ impl Guard {
                     planted.push(p);
                 }
             }
+        }
+
+        if let Ok(mut c) = shared.canaries.write() {
+            c.extend(planted.iter().flat_map(|p| p.files.iter().cloned()));
         }
 
         let notify = Group::notification().map_err(fan_err("init (notification group)"))?;
@@ -1183,6 +1193,44 @@ fn decide(
         && shared.blocked.read().is_ok_and(|b| b.contains(&h))
     {
         return false;
+    }
+    // A planted canary opened (the event does not say whether for writing): the writer's next
+    // opens, for a short while, wait until the notification loop has judged what it did to the
+    // canary, so a trip lands before the next file even on a loaded machine. A reader that only
+    // copies a canary waits for the queue and nothing else.
+    if fan::fd_path(file.as_raw_fd())
+        .is_ok_and(|p| shared.canaries.read().is_ok_and(|c| c.contains(&p)))
+    {
+        let mut o = lock(&shared.canary_openers);
+        if o.len() > 4096 {
+            o.clear();
+        }
+        o.insert(pid, now);
+        o.insert(pgid, now);
+        return true;
+    }
+    let opened_canary = {
+        let o = lock(&shared.canary_openers);
+        [pid, pgid].iter().any(|k| {
+            o.get(k)
+                .is_some_and(|t| now.duration_since(*t) < Duration::from_millis(CANARY_HOLD_MS))
+        })
+    };
+    if opened_canary {
+        let deadline = Instant::now() + Duration::from_millis(CANARY_WAIT_MS);
+        let pending = || queued(notify_fd) || shared.busy.load(Ordering::SeqCst);
+        while Instant::now() < deadline && pending() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if is(&shared.denied) {
+            return false;
+        }
+        if !pending() {
+            // Everything the writer did to the canary has been judged: one wait per canary.
+            let mut o = lock(&shared.canary_openers);
+            o.remove(&pid);
+            o.remove(&pgid);
+        }
     }
     if is(&shared.suspects) {
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
