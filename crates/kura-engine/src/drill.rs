@@ -173,10 +173,7 @@ fn read_packs(
     // repository is listed once per blob type: merge its parts).
     let mut blobs: BTreeMap<Id, Vec<IndexBlob>> = BTreeMap::new();
     if !wanted.is_empty() {
-        for item in repo
-            .stream_files::<IndexFile>()
-            .ctx("reading the index")?
-        {
+        for item in repo.stream_files::<IndexFile>().ctx("reading the index")? {
             let (_, file) = item.ctx("reading an index file")?;
             for pack in file.packs.into_iter().chain(file.packs_to_delete) {
                 if wanted.contains(&*pack.id) {
@@ -222,7 +219,10 @@ fn read_packs(
             }
             let bhex = blob.id.to_hex();
             match repo.cat_blob(blob.tpe, bhex.as_str()) {
-                Ok(data) if blob.id.blob_matches_reader(data.len() as u64, &mut &data[..]) => {}
+                Ok(data)
+                    if blob
+                        .id
+                        .blob_matches_reader(data.len() as u64, &mut &data[..]) => {}
                 Ok(_) => errors.push(format!(
                     "pack {} is damaged: blob {} does not match its id",
                     hex.as_str(),
@@ -414,12 +414,8 @@ mod tests {
 
     /// A repository with a few backups of distinct random files (so a few data and tree packs).
     fn repo_with_packs(dir: &Path) -> Repo {
-        let mut repo = Repo::init(
-            Location::Local(dir.join("repo")),
-            "secret",
-            no_progress(),
-        )
-        .unwrap();
+        let mut repo =
+            Repo::init(Location::Local(dir.join("repo")), "secret", no_progress()).unwrap();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for round in 0..4 {
             let src = dir.join(format!("src{round}"));
