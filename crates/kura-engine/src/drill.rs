@@ -333,42 +333,8 @@ fn drill_indexed(
         verify_secs: 0.0,
         pack_read: None,
     };
-    // Files are read back and hashed on every core (hashing dominates once the files are in
-    // the page cache); results are gathered in the snapshot's order.
-    let files: Vec<&(PathBuf, Node)> = chosen
-        .iter()
-        .filter(|(_, n)| crate::backup::is_file(n))
-        .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(files.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut outcomes: Vec<(usize, Verified)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, node)) = files.get(i) else {
-                            break;
-                        };
-                        out.push((i, verify_file(repo, &target.join(path), node)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    outcomes.sort_unstable_by_key(|(i, _)| *i);
-    for (i, outcome) in outcomes {
-        let (path, node) = files[i];
-        match outcome {
+    for (path, node) in chosen.iter().filter(|(_, n)| crate::backup::is_file(n)) {
+        match verify_file(repo, &target.join(path), node) {
             Ok(()) => {
                 report.files_verified += 1;
                 report.bytes_verified += node.meta.size;
@@ -384,12 +350,13 @@ fn drill_indexed(
     Ok(report)
 }
 
-/// A file's verification: fine, or the reason and the packs to blame.
-type Verified = std::result::Result<(), (String, Vec<String>)>;
-
 /// Compare one restored file with its node: size, then each blob's SHA-256. On a mismatch,
 /// the reason and the packs of the blobs from the first bad one on.
-fn verify_file(repo: &Repository<IndexedFullStatus>, restored: &Path, node: &Node) -> Verified {
+fn verify_file(
+    repo: &Repository<IndexedFullStatus>,
+    restored: &Path,
+    node: &Node,
+) -> std::result::Result<(), (String, Vec<String>)> {
     let blobs = node.content.as_deref().unwrap_or_default();
     let packs_from = |i: usize| -> Vec<String> {
         let mut v: Vec<String> = blobs[i..]
