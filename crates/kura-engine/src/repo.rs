@@ -95,7 +95,7 @@ impl Location {
         }
     }
 
-    fn backends(&self) -> Result<RepositoryBackends> {
+    pub(crate) fn backends(&self) -> Result<RepositoryBackends> {
         let be: Arc<dyn rustic_core::WriteBackend> = match self {
             Location::Local(path) => {
                 let s = path.to_str().ok_or_else(|| Error::BadTarget {

@@ -273,14 +273,18 @@ pub fn run_drill(repo: &mut Repo, open_secs: f64, opts: &DrillOptions) -> Result
         DrillScope::Full => Box::new(|_: &str| true),
         DrillScope::Sample(p) => Box::new(sample_picker(p, opts.seed)),
     };
-    let restore = repo.drill_restore(&opts.snapshot, scratch.path(), &mut *pick)?;
+    let (part, of) = opts.read_part;
+    let mut restore =
+        repo.drill_restore(&opts.snapshot, scratch.path(), &mut *pick, Some((part, of)))?;
     let t_ssmix = Instant::now();
     let ssmix = check_ssmix(scratch.path());
     let ssmix_secs = t_ssmix.elapsed().as_secs_f64();
     drop(scratch);
 
-    let (part, of) = opts.read_part;
-    let pack_read = repo.read_pack_part(part, of);
+    let pack_read = restore
+        .pack_read
+        .take()
+        .unwrap_or_else(|| Err("it did not run".into()));
 
     let phases = Phases {
         open: open_secs + restore.index_secs,
