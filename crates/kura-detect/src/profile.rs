@@ -106,7 +106,8 @@ impl Profiler {
         } else {
             // Keep the newest bytes: drop from the front what no longer fits.
             let keep = self.tail_len.min(TAIL_LEN - buf.len());
-            self.tail.copy_within(self.tail_len - keep..self.tail_len, 0);
+            self.tail
+                .copy_within(self.tail_len - keep..self.tail_len, 0);
             self.tail[keep..keep + buf.len()].copy_from_slice(buf);
             self.tail_len = keep + buf.len();
         }

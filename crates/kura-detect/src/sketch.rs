@@ -204,7 +204,7 @@ mod tests {
     /// compare.
     fn reference(data: &[u8]) -> Vec<u32> {
         let (mut h, mut len, mut mins) = (0u64, 0u32, Vec::<u32>::new());
-        let mut insert = |h: u64, mins: &mut Vec<u32>| {
+        let insert = |h: u64, mins: &mut Vec<u32>| {
             let fp = (splitmix(h) >> 32) as u32;
             if let Err(i) = mins.binary_search(&fp)
                 && i < SKETCH_K
