@@ -50,6 +50,25 @@ pub trait Render: Serialize {
     fn text(&self, p: &Printer);
 }
 
+/// A result whose JSON document has its keys sorted at every level, as the `json!` maps it
+/// replaced printed them: for results that merge another type's fields (`#[serde(flatten)]`),
+/// whose declared order cannot be alphabetical.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct Sorted<T: Serialize>(#[serde(serialize_with = "sorted")] pub T);
+
+impl<T: Render> Render for Sorted<T> {
+    fn text(&self, p: &Printer) {
+        self.0.text(p);
+    }
+}
+
+fn sorted<T: Serialize, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
 /// Print `value` as one JSON document.
 pub fn json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
