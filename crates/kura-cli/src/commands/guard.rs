@@ -285,41 +285,65 @@ pub fn check_holds(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The guard's line for `kura status`.
-pub fn status(ctx: &Ctx) -> serde_json::Value {
-    let Ok(state) = ctx.state_dir() else {
-        return serde_json::Value::Null;
-    };
+/// The live guard in `kura status` (fields in alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+pub struct GuardLine {
+    last_trip: Option<LastTrip>,
+    pid: Option<u32>,
+    roots: Option<Vec<std::path::PathBuf>>,
+    running: bool,
+    since: Option<jiff::Timestamp>,
+}
+
+/// The guard's latest incident, for `kura status`.
+#[derive(Serialize)]
+struct LastTrip {
+    action: String,
+    incident: u64,
+    released: bool,
+    time: jiff::Timestamp,
+}
+
+/// The guard's line for `kura status` (`None`, `null` in JSON, without a state directory).
+pub fn status(ctx: &Ctx) -> Option<GuardLine> {
+    let state = ctx.state_dir().ok()?;
     let running = kura_guard::running(&state);
     let last = kura_guard::incidents(&state)
         .ok()
         .and_then(|v| v.into_iter().last());
-    serde_json::json!({
-        "running": running.is_some(),
-        "pid": running.as_ref().map(|r| r.pid),
-        "since": running.as_ref().map(|r| r.since),
-        "roots": running.as_ref().map(|r| r.roots.clone()),
-        "last_trip": last.as_ref().map(|i| serde_json::json!({
-            "incident": i.id, "time": i.time, "action": i.action, "released": i.released.is_some()
-        })),
+    Some(GuardLine {
+        last_trip: last.map(|i| LastTrip {
+            action: i.action,
+            incident: i.id,
+            released: i.released.is_some(),
+            time: i.time,
+        }),
+        pid: running.as_ref().map(|r| r.pid),
+        roots: running.as_ref().map(|r| r.roots.clone()),
+        running: running.is_some(),
+        since: running.as_ref().map(|r| r.since),
     })
 }
 
 /// `status` as one line of text.
-pub fn status_text(v: &serde_json::Value) -> String {
-    let run = if v["running"] == true {
-        format!("running (pid {})", v["pid"])
-    } else {
-        "not running".to_string()
+pub fn status_text(g: Option<&GuardLine>) -> String {
+    let run = match g {
+        Some(GuardLine {
+            running: true, pid, ..
+        }) => format!(
+            "running (pid {})",
+            pid.map_or_else(|| "null".to_string(), |p| p.to_string())
+        ),
+        _ => "not running".to_string(),
     };
-    let last = match &v["last_trip"] {
-        serde_json::Value::Null => "no trips".to_string(),
-        t => format!(
+    let last = match g.and_then(|g| g.last_trip.as_ref()) {
+        None => "no trips".to_string(),
+        Some(t) => format!(
             "last trip: incident {} at {} ({}{})",
-            t["incident"],
-            t["time"].as_str().unwrap_or("?"),
-            t["action"].as_str().unwrap_or("?"),
-            if t["released"] == true {
+            t.incident,
+            t.time,
+            t.action,
+            if t.released {
                 ", released"
             } else {
                 ", HOLD on forget/prune"
