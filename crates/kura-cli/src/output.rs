@@ -44,7 +44,8 @@ impl Printer {
 
 /// A command's typed result. Its `Serialize` form is the `--json` document (field order as
 /// declared: results that replaced `json!` maps declare their fields alphabetically, as those
-/// maps printed them); `text` writes the same result for people.
+/// maps printed them, or are wrapped in [`Sorted`] when they merge or nest other types' fields);
+/// `text` writes the same result for people.
 pub trait Render: Serialize {
     /// Write the result for people through `p` (warnings and errors go to stderr).
     fn text(&self, p: &Printer);
