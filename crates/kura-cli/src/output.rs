@@ -44,10 +44,30 @@ impl Printer {
 
 /// A command's typed result. Its `Serialize` form is the `--json` document (field order as
 /// declared: results that replaced `json!` maps declare their fields alphabetically, as those
-/// maps printed them); `text` writes the same result for people.
+/// maps printed them, or are wrapped in [`Sorted`] when they merge or nest other types' fields);
+/// `text` writes the same result for people.
 pub trait Render: Serialize {
     /// Write the result for people through `p` (warnings and errors go to stderr).
     fn text(&self, p: &Printer);
+}
+
+/// A result whose JSON document has its keys sorted at every level, as the `json!` maps it
+/// replaced printed them: for results that merge another type's fields (`#[serde(flatten)]`),
+/// whose declared order cannot be alphabetical.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct Sorted<T: Serialize>(#[serde(serialize_with = "sorted")] pub T);
+
+impl<T: Render> Render for Sorted<T> {
+    fn text(&self, p: &Printer) {
+        self.0.text(p);
+    }
+}
+
+fn sorted<T: Serialize, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
 }
 
 /// Print `value` as one JSON document.

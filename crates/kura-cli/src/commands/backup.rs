@@ -3,13 +3,17 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use kura_engine::{BackupRequest, FileObserver, LockMode, NoObserver, Verdict};
+use kura_engine::{
+    BackupRequest, FileObserver, LockMode, NoObserver, SnapshotCounts, Unreadable, Verdict,
+};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::BackupCmd;
 use crate::context::Ctx;
 use crate::detection::{self, Observer};
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, Sorted};
 
 pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     let detect = !cmd.no_detect;
@@ -72,56 +76,31 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         .as_ref()
         .map(|j| j.findings.clone())
         .unwrap_or_default();
-    if ctx.global.json {
-        crate::output::json(&with_counts(
-            json!({
-                "snapshot_id": snap.id,
-                "short_id": snap.short_id,
-                "parent": snap.parent,
-                "baseline": baseline,
-                "time": snap.time,
-                "verdict": snap.verdict,
-                "reasons": judgement.as_ref().map(|j| j.reasons.clone()).unwrap_or_default(),
-                "remaining": remaining,
-                "findings": findings,
-                "unreadable": report.unreadable,
-                "duration_secs": report.duration_secs,
-            }),
-            &counts,
-        ))?;
-    } else {
-        for u in &report.unreadable {
-            eprintln!(
-                "kura: could not read {}: {} (not in the snapshot)",
-                u.path.display(),
-                u.error
-            );
-        }
-        ctx.say(format!(
-            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} of files read, {} new to the repository (file data and folder listings; {} stored after compression) in {:.1}s",
-            snap.short_id,
-            snap.verdict,
-            counts.files_new,
-            counts.files_changed,
-            counts.files_unmodified,
-            crate::output::bytes(counts.bytes_processed),
-            crate::output::bytes(counts.data_added),
-            crate::output::bytes(counts.data_added_packed),
-            report.duration_secs
-        ));
-        let parent = snap
-            .parent
+    // A clean snapshot after a suspicious parent: the tree was repaired.
+    let repaired = snap
+        .parent
+        .as_ref()
+        .and_then(|p| history.iter().find(|s| &s.id == p))
+        .filter(|p| snap.verdict == Verdict::Clean && p.verdict == Verdict::Suspicious)
+        .map(|p| p.short_id.clone());
+    ctx.emit(&Sorted(Saved {
+        baseline,
+        counts,
+        duration_secs: report.duration_secs,
+        findings,
+        parent: snap.parent.clone(),
+        reasons: judgement
             .as_ref()
-            .and_then(|p| history.iter().find(|s| &s.id == p));
-        if snap.verdict == Verdict::Clean
-            && let Some(p) = parent.filter(|p| p.verdict == Verdict::Suspicious)
-        {
-            ctx.say(format!(
-                "the tree no longer holds what made snapshot {} suspicious: {} is the new latest-clean",
-                p.short_id, snap.short_id
-            ));
-        }
-    }
+            .map(|j| j.reasons.clone())
+            .unwrap_or_default(),
+        remaining,
+        repaired,
+        short_id: snap.short_id.clone(),
+        snapshot_id: snap.id.clone(),
+        time: snap.time.clone(),
+        unreadable: &report.unreadable,
+        verdict: snap.verdict,
+    }))?;
     if let Some(j) = judgement
         .as_ref()
         .filter(|j| j.verdict == kura_detect::Verdict::Suspicious)
@@ -196,38 +175,79 @@ fn warn_if_disk_nearly_full(ctx: &Ctx, repo: &kura_engine::Repo) {
     }
 }
 
-/// `doc` with the snapshot's counts (files new/changed/unmodified, bytes processed and added) as
-/// top-level fields, as `backup --json` has always shown them.
-fn with_counts(
-    mut doc: serde_json::Value,
-    counts: &kura_engine::SnapshotCounts,
-) -> serde_json::Value {
-    if let (Some(obj), Ok(serde_json::Value::Object(c))) =
-        (doc.as_object_mut(), serde_json::to_value(counts))
-    {
-        obj.extend(c);
-    }
-    doc
+/// A saved snapshot and its verdict. In JSON the snapshot's counts (files new/changed/
+/// unmodified, bytes processed and added) are top-level fields, as `backup --json` has always
+/// shown them.
+#[derive(Serialize)]
+struct Saved<'a> {
+    /// Id of the clean snapshot judged against.
+    baseline: Option<String>,
+    #[serde(flatten)]
+    counts: SnapshotCounts,
+    duration_secs: f64,
+    findings: Vec<kura_detect::Finding>,
+    parent: Option<String>,
+    reasons: Vec<String>,
+    remaining: u64,
+    /// Short id of the suspicious parent whose damage this clean snapshot no longer holds.
+    #[serde(skip)]
+    repaired: Option<String>,
+    short_id: String,
+    snapshot_id: String,
+    time: String,
+    unreadable: &'a [Unreadable],
+    verdict: Verdict,
 }
 
-/// `backup --dry-run`: what a backup would read and add; no snapshot, no verdict.
-fn dry_run_summary(ctx: &Ctx, report: &kura_engine::BackupReport) -> Result<Outcome> {
-    let counts = report.snapshot.counts.clone().unwrap_or_default();
-    ctx.note("dry_run", true);
-    if ctx.global.json {
-        crate::output::json(&with_counts(
-            json!({
-                "dry_run": true,
-                "parent": report.snapshot.parent,
-                "unreadable": report.unreadable,
-            }),
-            &counts,
-        ))?;
-    } else {
-        for u in &report.unreadable {
+impl Render for Saved<'_> {
+    fn text(&self, p: &Printer) {
+        for u in self.unreadable {
+            eprintln!(
+                "kura: could not read {}: {} (not in the snapshot)",
+                u.path.display(),
+                u.error
+            );
+        }
+        let counts = &self.counts;
+        p.say(format!(
+            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} of files read, {} new to the repository (file data and folder listings; {} stored after compression) in {:.1}s",
+            self.short_id,
+            self.verdict,
+            counts.files_new,
+            counts.files_changed,
+            counts.files_unmodified,
+            crate::output::bytes(counts.bytes_processed),
+            crate::output::bytes(counts.data_added),
+            crate::output::bytes(counts.data_added_packed),
+            self.duration_secs
+        ));
+        if let Some(parent) = &self.repaired {
+            p.say(format!(
+                "the tree no longer holds what made snapshot {parent} suspicious: {} is the new latest-clean",
+                self.short_id
+            ));
+        }
+    }
+}
+
+/// What `backup --dry-run` would read and add (fields in alphabetical order around the counts,
+/// sorted into the JSON document).
+#[derive(Serialize)]
+struct DryRun<'a> {
+    #[serde(flatten)]
+    counts: SnapshotCounts,
+    dry_run: bool,
+    parent: Option<String>,
+    unreadable: &'a [Unreadable],
+}
+
+impl Render for DryRun<'_> {
+    fn text(&self, p: &Printer) {
+        for u in self.unreadable {
             eprintln!("kura: could not read {}: {}", u.path.display(), u.error);
         }
-        ctx.say(format!(
+        let counts = &self.counts;
+        p.say(format!(
             "dry run: a backup would read {} new, {} changed and {} unmodified files ({}) and add about {} to the repository ({} after compression); nothing was written",
             counts.files_new,
             counts.files_changed,
@@ -237,6 +257,18 @@ fn dry_run_summary(ctx: &Ctx, report: &kura_engine::BackupReport) -> Result<Outc
             crate::output::bytes(counts.data_added_packed),
         ));
     }
+}
+
+/// `backup --dry-run`: what a backup would read and add; no snapshot, no verdict.
+fn dry_run_summary(ctx: &Ctx, report: &kura_engine::BackupReport) -> Result<Outcome> {
+    let counts = report.snapshot.counts.clone().unwrap_or_default();
+    ctx.note("dry_run", true);
+    ctx.emit(&Sorted(DryRun {
+        counts,
+        dry_run: true,
+        parent: report.snapshot.parent.clone(),
+        unreadable: &report.unreadable,
+    }))?;
     Ok(if report.unreadable.is_empty() {
         Outcome::Ok
     } else {

@@ -4,11 +4,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kura_engine::{Location, LockMode, Repo};
-use kura_recovery::{DrillHistory, DrillOptions, DrillReport, DrillScope};
+use kura_recovery::{DrillEntry, DrillHistory, DrillOptions, DrillReport, DrillScope, SignOff};
+use serde::Serialize;
 
 use crate::cli::{DrillAction, DrillCmd, DrillRunArgs};
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 /// The audit action of a drill command.
 pub fn action(cmd: &DrillCmd) -> &'static str {
@@ -127,11 +129,7 @@ fn drill(ctx: &Ctx, args: &DrillRunArgs) -> Result<Outcome> {
             serde_json::json!({ "drill": report.id, "copy": report.copy, "errors": report.errors }),
         );
     }
-    if ctx.global.json {
-        crate::output::json(&report)?;
-    } else {
-        print_report(ctx, &report);
-    }
+    ctx.emit(&Drilled(&report))?;
     Ok(if report.passed() {
         Outcome::Ok
     } else {
@@ -139,51 +137,59 @@ fn drill(ctx: &Ctx, args: &DrillRunArgs) -> Result<Outcome> {
     })
 }
 
-fn print_report(ctx: &Ctx, r: &DrillReport) {
-    let verdict = if r.passed() { "PASS" } else { "FAIL" };
-    let scope = match r.scope {
-        DrillScope::Full => "full".to_string(),
-        DrillScope::Sample(p) => format!("sample {p}%"),
-    };
-    ctx.say(format!(
-        "drill {} {verdict}: copy {}, snapshot {} ({scope})",
-        r.id,
-        r.copy,
-        r.snapshot.get(..8).unwrap_or("-")
-    ));
-    ctx.say(format!(
-        "  verified {} of {} files restored ({}), {} files in the snapshot",
-        r.files_verified,
-        r.files_restored,
-        crate::output::bytes(r.bytes_verified),
-        r.files_total
-    ));
-    let p = &r.phases;
-    ctx.say(format!(
-        "  RTO {:.1}s = open {:.1}s + locate {:.1}s + fetch/write {:.1}s + verify {:.1}s",
-        r.rto_seconds, p.open, p.locate, p.fetch_write, p.verify
-    ));
-    if matches!(r.scope, DrillScope::Sample(_)) {
-        ctx.say(format!(
-            "  estimated full restore: {:.1}s at {}/s",
-            r.estimated_full_rto_seconds,
-            crate::output::bytes(r.throughput_bytes_per_sec as u64)
+/// A drill's report: the recorded report in JSON, a few lines for people (errors on stderr).
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Drilled<'a>(&'a DrillReport);
+
+impl Render for Drilled<'_> {
+    fn text(&self, out: &Printer) {
+        let r = self.0;
+        let verdict = if r.passed() { "PASS" } else { "FAIL" };
+        let scope = match r.scope {
+            DrillScope::Full => "full".to_string(),
+            DrillScope::Sample(p) => format!("sample {p}%"),
+        };
+        out.say(format!(
+            "drill {} {verdict}: copy {}, snapshot {} ({scope})",
+            r.id,
+            r.copy,
+            r.snapshot.get(..8).unwrap_or("-")
         ));
-    }
-    if r.ssmix.files > 0 {
-        ctx.say(format!(
-            "  SS-MIX2: {} files of {} patients read",
-            r.ssmix.files, r.ssmix.patients
+        out.say(format!(
+            "  verified {} of {} files restored ({}), {} files in the snapshot",
+            r.files_verified,
+            r.files_restored,
+            crate::output::bytes(r.bytes_verified),
+            r.files_total
         ));
-    }
-    if let Some(pr) = &r.pack_read {
-        ctx.say(format!(
-            "  rolling pack read {}/{}: {} of {} packs read",
-            pr.part, pr.of, pr.packs_read, pr.packs_total
+        let p = &r.phases;
+        out.say(format!(
+            "  RTO {:.1}s = open {:.1}s + locate {:.1}s + fetch/write {:.1}s + verify {:.1}s",
+            r.rto_seconds, p.open, p.locate, p.fetch_write, p.verify
         ));
-    }
-    for e in &r.errors {
-        eprintln!("kura: drill: {e}");
+        if matches!(r.scope, DrillScope::Sample(_)) {
+            out.say(format!(
+                "  estimated full restore: {:.1}s at {}/s",
+                r.estimated_full_rto_seconds,
+                crate::output::bytes(r.throughput_bytes_per_sec as u64)
+            ));
+        }
+        if r.ssmix.files > 0 {
+            out.say(format!(
+                "  SS-MIX2: {} files of {} patients read",
+                r.ssmix.files, r.ssmix.patients
+            ));
+        }
+        if let Some(pr) = &r.pack_read {
+            out.say(format!(
+                "  rolling pack read {}/{}: {} of {} packs read",
+                pr.part, pr.of, pr.packs_read, pr.packs_total
+            ));
+        }
+        for e in &r.errors {
+            eprintln!("kura: drill: {e}");
+        }
     }
 }
 
@@ -250,36 +256,43 @@ pub fn status_line(c: &kura_copies::status::CopyLine) -> Option<String> {
 
 fn list(ctx: &Ctx) -> Result<Outcome> {
     let drills = history(ctx)?.list()?;
-    if ctx.global.json {
-        crate::output::json(&drills)?;
-        return Ok(Outcome::Ok);
-    }
-    for d in &drills {
-        let r = &d.report;
-        let signed = d
-            .signoffs
-            .iter()
-            .map(|s| format!("{} ({})", s.by, s.role))
-            .collect::<Vec<_>>()
-            .join(", ");
-        println!(
-            "{:>4}  {}  {:<16} {:<8} {:<4}  RTO {:>7.1}s  {:>7} files  {}",
-            r.id,
-            crate::output::local_time(&r.started.to_string()),
-            r.copy,
-            r.snapshot.get(..8).unwrap_or("-"),
-            if r.passed() { "pass" } else { "FAIL" },
-            r.rto_seconds,
-            r.files_verified,
-            if signed.is_empty() {
-                "not signed".into()
-            } else {
-                format!("signed by {signed}")
-            }
-        );
-    }
-    ctx.say(format!("{} drills", drills.len()));
+    ctx.emit(&DrillList(&drills))?;
     Ok(Outcome::Ok)
+}
+
+/// The drill history: one line a drill, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct DrillList<'a>(&'a [DrillEntry]);
+
+impl Render for DrillList<'_> {
+    fn text(&self, p: &Printer) {
+        for d in self.0 {
+            let r = &d.report;
+            let signed = d
+                .signoffs
+                .iter()
+                .map(|s| format!("{} ({})", s.by, s.role))
+                .collect::<Vec<_>>()
+                .join(", ");
+            p.line(format!(
+                "{:>4}  {}  {:<16} {:<8} {:<4}  RTO {:>7.1}s  {:>7} files  {}",
+                r.id,
+                crate::output::local_time(&r.started.to_string()),
+                r.copy,
+                r.snapshot.get(..8).unwrap_or("-"),
+                if r.passed() { "pass" } else { "FAIL" },
+                r.rto_seconds,
+                r.files_verified,
+                if signed.is_empty() {
+                    "not signed".into()
+                } else {
+                    format!("signed by {signed}")
+                }
+            ));
+        }
+        p.say(format!("{} drills", self.0.len()));
+    }
 }
 
 fn sign(ctx: &Ctx, id: u64, by: &str, role: &str) -> Result<Outcome> {
@@ -287,10 +300,22 @@ fn sign(ctx: &Ctx, id: u64, by: &str, role: &str) -> Result<Outcome> {
     ctx.note("drill", id);
     ctx.note("by", by);
     ctx.note("role", role);
-    if ctx.global.json {
-        crate::output::json(&s)?;
-    } else {
-        ctx.say(format!("drill {id} signed by {by} ({role})"));
-    }
+    ctx.emit(&Signed { id, sign_off: &s })?;
     Ok(Outcome::Ok)
+}
+
+/// A drill's sign-off: the sign-off in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Signed<'a> {
+    #[serde(skip)]
+    id: u64,
+    sign_off: &'a SignOff,
+}
+
+impl Render for Signed<'_> {
+    fn text(&self, p: &Printer) {
+        let s = self.sign_off;
+        p.say(format!("drill {} signed by {} ({})", self.id, s.by, s.role));
+    }
 }

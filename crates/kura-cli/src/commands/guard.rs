@@ -3,11 +3,13 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use kura_guard::{Action, Guard, GuardOptions, Report};
+use kura_guard::{Action, BlockEntry, Guard, GuardOptions, Incident, Report};
+use serde::Serialize;
 
 use crate::cli::{GuardActionArg, GuardCmd};
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 pub fn action(cmd: &GuardCmd) -> &'static str {
     match cmd {
@@ -151,37 +153,44 @@ fn text(report: &Report) -> String {
 
 fn incidents(ctx: &Ctx) -> Result<Outcome> {
     let list = kura_guard::incidents(&ctx.state_dir()?)?;
-    if ctx.global.json {
-        crate::output::json(&list)?;
-        return Ok(Outcome::Ok);
-    }
-    if list.is_empty() {
-        ctx.say("no guard incidents");
-    }
-    for i in &list {
-        let held = if i.released.is_some() {
-            "released"
-        } else {
-            "HOLD (forget/prune paused)"
-        };
-        ctx.say(format!(
-            "{:>4}  {}  {:<11} {} pid {} ({})  {} damaged, {} created  {held}",
-            i.id,
-            i.time.strftime("%Y-%m-%d %H:%M:%S"),
-            i.action,
-            i.writer.comm,
-            i.writer.pid,
-            i.writer
-                .exe
-                .as_deref()
-                .map(|e| e.display().to_string())
-                .unwrap_or_else(|| "?".into()),
-            i.damaged.len(),
-            i.created.len()
-        ));
-        ctx.say(format!("      {}", i.reasons.join("; ")));
-    }
+    ctx.emit(&Incidents(&list))?;
     Ok(Outcome::Ok)
+}
+
+/// The guard's incidents: two lines each, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Incidents<'a>(&'a [Incident]);
+
+impl Render for Incidents<'_> {
+    fn text(&self, p: &Printer) {
+        if self.0.is_empty() {
+            p.say("no guard incidents");
+        }
+        for i in self.0 {
+            let held = if i.released.is_some() {
+                "released"
+            } else {
+                "HOLD (forget/prune paused)"
+            };
+            p.say(format!(
+                "{:>4}  {}  {:<11} {} pid {} ({})  {} damaged, {} created  {held}",
+                i.id,
+                i.time.strftime("%Y-%m-%d %H:%M:%S"),
+                i.action,
+                i.writer.comm,
+                i.writer.pid,
+                i.writer
+                    .exe
+                    .as_deref()
+                    .map(|e| e.display().to_string())
+                    .unwrap_or_else(|| "?".into()),
+                i.damaged.len(),
+                i.created.len()
+            ));
+            p.say(format!("      {}", i.reasons.join("; ")));
+        }
+    }
 }
 
 fn blocklist(ctx: &Ctx, remove: Option<&str>) -> Result<Outcome> {
@@ -195,45 +204,71 @@ fn blocklist(ctx: &Ctx, remove: Option<&str>) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let list = kura_guard::blocklist(&state)?;
-    if ctx.global.json {
-        crate::output::json(&list)?;
-        return Ok(Outcome::Ok);
-    }
-    if list.is_empty() {
-        ctx.say("the blocklist is empty");
-    }
-    for e in &list {
-        ctx.say(format!(
-            "{}  {}  incident {}",
-            e.sha256,
-            e.exe
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "?".into()),
-            e.incident
-        ));
-    }
+    ctx.emit(&Blocklist(&list))?;
     Ok(Outcome::Ok)
+}
+
+/// The executables the guard blocks: one line each, an array in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Blocklist<'a>(&'a [BlockEntry]);
+
+impl Render for Blocklist<'_> {
+    fn text(&self, p: &Printer) {
+        if self.0.is_empty() {
+            p.say("the blocklist is empty");
+        }
+        for e in self.0 {
+            p.say(format!(
+                "{}  {}  incident {}",
+                e.sha256,
+                e.exe
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "?".into()),
+                e.incident
+            ));
+        }
+    }
 }
 
 fn release(ctx: &Ctx, id: u64) -> Result<Outcome> {
     let state = ctx.state_dir()?;
     ctx.note("incident", id);
-    let i = kura_guard::release(&state, id, &kura_audit::current_actor())?;
-    if ctx.global.json {
-        crate::output::json(&i)?;
-    } else {
-        let left = kura_guard::open_holds(&state)?.len();
-        ctx.say(format!(
-            "incident {id} released{}",
-            if left == 0 {
+    let incident = kura_guard::release(&state, id, &kura_audit::current_actor())?;
+    let holds_left = kura_guard::open_holds(&state)?.len();
+    ctx.emit(&Released {
+        incident,
+        holds_left,
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// An incident released: the incident in JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Released {
+    incident: Incident,
+    /// Incidents that still hold forget and prune.
+    #[serde(skip)]
+    holds_left: usize,
+}
+
+impl Render for Released {
+    fn text(&self, p: &Printer) {
+        p.say(format!(
+            "incident {} released{}",
+            self.incident.id,
+            if self.holds_left == 0 {
                 "; forget and prune may run again".to_string()
             } else {
-                format!("; {left} other incidents still hold forget and prune")
+                format!(
+                    "; {} other incidents still hold forget and prune",
+                    self.holds_left
+                )
             }
         ));
     }
-    Ok(Outcome::Ok)
 }
 
 /// Refuses forget/prune while a guard incident holds them.
@@ -250,41 +285,65 @@ pub fn check_holds(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The guard's line for `kura status`.
-pub fn status(ctx: &Ctx) -> serde_json::Value {
-    let Ok(state) = ctx.state_dir() else {
-        return serde_json::Value::Null;
-    };
+/// The live guard in `kura status` (fields in alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+pub struct GuardLine {
+    last_trip: Option<LastTrip>,
+    pid: Option<u32>,
+    roots: Option<Vec<std::path::PathBuf>>,
+    running: bool,
+    since: Option<jiff::Timestamp>,
+}
+
+/// The guard's latest incident, for `kura status`.
+#[derive(Serialize)]
+struct LastTrip {
+    action: String,
+    incident: u64,
+    released: bool,
+    time: jiff::Timestamp,
+}
+
+/// The guard's line for `kura status` (`None`, `null` in JSON, without a state directory).
+pub fn status(ctx: &Ctx) -> Option<GuardLine> {
+    let state = ctx.state_dir().ok()?;
     let running = kura_guard::running(&state);
     let last = kura_guard::incidents(&state)
         .ok()
         .and_then(|v| v.into_iter().last());
-    serde_json::json!({
-        "running": running.is_some(),
-        "pid": running.as_ref().map(|r| r.pid),
-        "since": running.as_ref().map(|r| r.since),
-        "roots": running.as_ref().map(|r| r.roots.clone()),
-        "last_trip": last.as_ref().map(|i| serde_json::json!({
-            "incident": i.id, "time": i.time, "action": i.action, "released": i.released.is_some()
-        })),
+    Some(GuardLine {
+        last_trip: last.map(|i| LastTrip {
+            action: i.action,
+            incident: i.id,
+            released: i.released.is_some(),
+            time: i.time,
+        }),
+        pid: running.as_ref().map(|r| r.pid),
+        roots: running.as_ref().map(|r| r.roots.clone()),
+        running: running.is_some(),
+        since: running.as_ref().map(|r| r.since),
     })
 }
 
 /// `status` as one line of text.
-pub fn status_text(v: &serde_json::Value) -> String {
-    let run = if v["running"] == true {
-        format!("running (pid {})", v["pid"])
-    } else {
-        "not running".to_string()
+pub fn status_text(g: Option<&GuardLine>) -> String {
+    let run = match g {
+        Some(GuardLine {
+            running: true, pid, ..
+        }) => format!(
+            "running (pid {})",
+            pid.map_or_else(|| "null".to_string(), |p| p.to_string())
+        ),
+        _ => "not running".to_string(),
     };
-    let last = match &v["last_trip"] {
-        serde_json::Value::Null => "no trips".to_string(),
-        t => format!(
+    let last = match g.and_then(|g| g.last_trip.as_ref()) {
+        None => "no trips".to_string(),
+        Some(t) => format!(
             "last trip: incident {} at {} ({}{})",
-            t["incident"],
-            t["time"].as_str().unwrap_or("?"),
-            t["action"].as_str().unwrap_or("?"),
-            if t["released"] == true {
+            t.incident,
+            t.time,
+            t.action,
+            if t.released {
                 ", released"
             } else {
                 ", HOLD on forget/prune"

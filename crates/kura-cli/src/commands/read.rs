@@ -3,29 +3,48 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use kura_engine::{ChangeKind, EntryKind, LockMode, SnapshotReader};
+use kura_engine::{
+    Change, ChangeKind, EntryKind, LockMode, SnapshotInfo, SnapshotReader, TreeEntry,
+};
+use serde::Serialize;
 
 use crate::cli::{DiffCmd, LsCmd};
 use crate::context::Ctx;
 use crate::detection::Entries;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, Sorted};
 
 pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
     let mut repo = ctx.open(LockMode::Shared)?;
     let reader = repo.reader(&cmd.snapshot)?;
     let entries = reader.entries(cmd.path.as_deref().unwrap_or(""))?;
-    if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "snapshot": reader.snapshot(), "entries": entries }),
-        )?;
-    } else {
-        for e in &entries {
+    ctx.emit(&Sorted(Listing {
+        entries,
+        long: cmd.long,
+        snapshot: reader.snapshot(),
+    }))?;
+    Ok(Outcome::Ok)
+}
+
+/// A folder's entries in a snapshot (JSON keys sorted at every level, as it has always printed).
+#[derive(Serialize)]
+struct Listing {
+    entries: Vec<TreeEntry>,
+    /// `ls -l`: mode, size and time in text.
+    #[serde(skip)]
+    long: bool,
+    snapshot: SnapshotInfo,
+}
+
+impl Render for Listing {
+    fn text(&self, p: &Printer) {
+        for e in &self.entries {
             let name = match &e.link_target {
                 Some(t) => format!("{} -> {t}", e.path),
                 None if e.kind == EntryKind::Dir => format!("{}/", e.path),
                 None => e.path.clone(),
             };
-            if cmd.long {
+            if self.long {
                 let time = e.mtime.as_deref().map_or_else(String::new, |t| {
                     t.parse::<jiff::Timestamp>().map_or_else(
                         |_| t.to_string(),
@@ -36,18 +55,17 @@ pub fn ls(ctx: &Ctx, cmd: &LsCmd) -> Result<Outcome> {
                         },
                     )
                 });
-                println!(
+                p.line(format!(
                     "{:<10} {:>12} {:<16} {name}",
                     e.mode.as_deref().unwrap_or("-"),
                     e.size,
                     time
-                );
+                ));
             } else {
-                println!("{name}");
+                p.line(name);
             }
         }
     }
-    Ok(Outcome::Ok)
 }
 
 /// Run the per-file engines on every added or modified file (for incident analysis), reading
@@ -91,40 +109,66 @@ pub fn diff(ctx: &Ctx, cmd: &DiffCmd) -> Result<Outcome> {
     } else {
         findings(&reader, &changes)?
     };
-    if ctx.global.json {
-        let changes: Vec<_> = changes
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).unwrap_or_default();
-                v["findings"] =
-                    serde_json::to_value(found.get(&c.path).cloned().unwrap_or_default())
-                        .unwrap_or_default();
-                v
-            })
-            .collect();
-        crate::output::json(
-            &serde_json::json!({ "older": cmd.older, "newer": cmd.newer, "changes": changes }),
-        )?;
-    } else {
-        for c in &changes {
+    let mut found = found;
+    let changes = changes
+        .into_iter()
+        .map(|change| Judged {
+            findings: found.remove(&change.path).unwrap_or_default(),
+            change,
+        })
+        .collect();
+    ctx.emit(&Sorted(Diff {
+        changes,
+        newer: cmd.newer.clone(),
+        older: cmd.older.clone(),
+    }))?;
+    Ok(Outcome::Ok)
+}
+
+/// The changes between two snapshots, with the per-file engines' findings (fields in
+/// alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+struct Diff {
+    changes: Vec<Judged>,
+    newer: String,
+    older: String,
+}
+
+/// A change and what the per-file engines found in it (an empty list when nothing).
+#[derive(Serialize)]
+struct Judged {
+    #[serde(flatten)]
+    change: Change,
+    findings: Vec<kura_detect::Finding>,
+}
+
+impl Render for Diff {
+    fn text(&self, p: &Printer) {
+        for Judged {
+            change: c,
+            findings,
+        } in &self.changes
+        {
             let mark = match c.change {
                 ChangeKind::Added => "+",
                 ChangeKind::Removed => "-",
                 ChangeKind::Modified => "M",
                 ChangeKind::Unchanged => " ",
             };
-            println!("{mark}    {}", c.path);
-            for f in found.get(&c.path).into_iter().flatten() {
-                println!("       ! {:?} {:.2}: {}", f.engine, f.score, f.reason);
+            p.line(format!("{mark}    {}", c.path));
+            for f in findings {
+                p.line(format!(
+                    "       ! {:?} {:.2}: {}",
+                    f.engine, f.score, f.reason
+                ));
             }
         }
-        let count = |k: ChangeKind| changes.iter().filter(|c| c.change == k).count();
-        ctx.say(format!(
+        let count = |k: ChangeKind| self.changes.iter().filter(|c| c.change.change == k).count();
+        p.say(format!(
             "{} added, {} removed, {} modified",
             count(ChangeKind::Added),
             count(ChangeKind::Removed),
             count(ChangeKind::Modified)
         ));
     }
-    Ok(Outcome::Ok)
 }

@@ -8,10 +8,12 @@ use kura_report::{
     Attestations, AuditFact, CopyFact, CopyKind, DiskFact, DrillFact, EncryptionFact, Facts,
     Policy, RemoteFact, TrainingFact,
 };
+use serde::Serialize;
 
 use crate::cli::ReportCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 /// Days after which an offline disk is overdue for rotation (as `kura status`).
 const ROTATION_DAYS: u32 = 7;
@@ -163,19 +165,35 @@ pub fn run(ctx: &Ctx, cmd: &ReportCmd) -> Result<Outcome> {
         print_pdf(&html, pdf)?;
     }
     ctx.note("items", report.items.len());
-    if ctx.global.json {
-        crate::output::json(&report)?;
-    } else {
-        for i in &report.items {
+    let written: Vec<PathBuf> = cmd.out.iter().chain(&cmd.pdf).cloned().collect();
+    ctx.emit(&Reported {
+        report: &report,
+        written,
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// The checklist answered: the report in JSON, one line an item for people.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Reported<'a> {
+    report: &'a kura_report::Report,
+    /// Files the report was written to (--out, --pdf).
+    #[serde(skip)]
+    written: Vec<PathBuf>,
+}
+
+impl Render for Reported<'_> {
+    fn text(&self, p: &Printer) {
+        for i in &self.report.items {
             let status = format!("{:?}", i.status).to_lowercase();
-            ctx.say(format!("{status:<7} {:<28} {}", i.id, i.evidence));
+            p.say(format!("{status:<7} {:<28} {}", i.id, i.evidence));
         }
-        ctx.say(kura_report::NOTICE);
-        for out in cmd.out.iter().chain(&cmd.pdf) {
-            ctx.say(format!("report written to {}", out.display()));
+        p.say(kura_report::NOTICE);
+        for out in &self.written {
+            p.say(format!("report written to {}", out.display()));
         }
     }
-    Ok(Outcome::Ok)
 }
 
 fn write(path: &PathBuf, bytes: &[u8]) -> Result<()> {

@@ -2,11 +2,12 @@
 
 use anyhow::Result;
 use kura_engine::{LockMode, RestoreOptions, RestoreReport};
+use serde::Serialize;
 
 use crate::cli::RestoreCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
-use crate::output::{bytes, count};
+use crate::output::{Printer, Render, Sorted, bytes, count};
 
 pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     if let Some(id) = cmd.incident {
@@ -35,12 +36,19 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
     ctx.note("files", report.files);
     ctx.note("overwritten", report.overwritten);
     ctx.note("skipped", report.skipped);
-    if ctx.global.json {
-        crate::output::json(&report)?;
-    } else {
-        ctx.say(summary(&report));
-    }
+    ctx.emit(&Restored(&report))?;
     Ok(Outcome::Ok)
+}
+
+/// A restore's report: the engine's report in JSON, one summary line for people.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Restored<'a>(&'a RestoreReport);
+
+impl Render for Restored<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(summary(self.0));
+    }
 }
 
 /// One line saying what a restore wrote, skipped and overwrote (or would, with --dry-run).
@@ -129,42 +137,59 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
     ctx.note("snapshot", &snapshot);
     ctx.note("files", restored.len());
     ctx.note("not_in_snapshot", missing.len());
-    if ctx.global.json {
-        crate::output::json(&serde_json::json!({
-            "incident": id,
-            "snapshot": snapshot,
-            "target": target,
-            "dry_run": cmd.dry_run,
-            "restored": restored,
-            "not_in_snapshot": missing,
-            "remove": inc.created,
-        }))?;
-    } else {
-        let verb = if cmd.dry_run {
+    ctx.emit(&Sorted(IncidentRestored {
+        dry_run: cmd.dry_run,
+        incident: id,
+        not_in_snapshot: missing,
+        remove: inc.created,
+        restored,
+        snapshot,
+        target,
+    }))?;
+    Ok(Outcome::Ok)
+}
+
+/// What `restore --incident` restored (fields in alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+struct IncidentRestored {
+    dry_run: bool,
+    incident: u64,
+    /// Damaged files the snapshot does not have (created after it).
+    not_in_snapshot: Vec<String>,
+    /// Files the attacker created, to remove.
+    remove: Vec<String>,
+    restored: Vec<String>,
+    snapshot: String,
+    target: std::path::PathBuf,
+}
+
+impl Render for IncidentRestored {
+    fn text(&self, p: &Printer) {
+        let verb = if self.dry_run {
             "would restore"
         } else {
             "restored"
         };
-        ctx.say(format!(
-            "{verb} {} damaged by incident {id} from snapshot {} into {}",
-            count(restored.len() as u64, "file"),
-            snapshot.get(..8).unwrap_or(&snapshot),
-            target.display()
+        p.say(format!(
+            "{verb} {} damaged by incident {} from snapshot {} into {}",
+            count(self.restored.len() as u64, "file"),
+            self.incident,
+            self.snapshot.get(..8).unwrap_or(&self.snapshot),
+            self.target.display()
         ));
-        for m in &missing {
-            ctx.say(format!("  not in the snapshot (created after it): {m}"));
+        for m in &self.not_in_snapshot {
+            p.say(format!("  not in the snapshot (created after it): {m}"));
         }
-        if !inc.created.is_empty() {
-            ctx.say(format!(
+        if !self.remove.is_empty() {
+            p.say(format!(
                 "{} created by the attacker, to remove:",
-                count(inc.created.len() as u64, "file")
+                count(self.remove.len() as u64, "file")
             ));
-            for c in &inc.created {
-                ctx.say(format!("  {c}"));
+            for c in &self.remove {
+                p.say(format!("  {c}"));
             }
         }
     }
-    Ok(Outcome::Ok)
 }
 
 /// Moves each restored file from the staging folder to its original absolute path (parent

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use kura_detect::{Evidence, FileProfile, Finding, Judgement};
 use kura_engine::{EntryKind, LockMode, TreeEntry, Verdict};
+use serde::Serialize;
 
 use crate::cli::{CanaryCmd, ScanCmd};
 use crate::context::Ctx;
 use crate::detection::{self, Stored, tree_path};
 use crate::exit::Outcome;
-use crate::output::count;
+use crate::output::{Printer, Render, Sorted, count};
 
 fn mtime_of(meta: &std::fs::Metadata) -> Option<String> {
     let t = jiff::Timestamp::try_from(meta.modified().ok()?).ok()?;
@@ -168,52 +169,85 @@ fn report(ctx: &Ctx, scanned: &Scanned, only_canaries: bool) -> Result<Outcome> 
             serde_json::json!({ "against": base, "findings": findings }),
         );
     }
-    if ctx.global.json {
-        let mut doc = serde_json::json!({
-            "against": base,
-            "verdict": if suspicious { "suspicious" } else { "clean" },
-            "reasons": j.reasons,
-            "findings": findings,
-        });
-        if only_canaries {
-            doc["canaries_checked"] = scanned.canaries.into();
-            doc["canaries_touched"] = touched.into();
-        }
-        crate::output::json(&doc)?;
-    } else {
-        for f in &findings {
-            println!(
-                "{:<10} {:.2}  {}  {}",
-                format!("{:?}", f.engine).to_lowercase(),
-                f.score,
-                f.path,
-                f.reason
-            );
-        }
-        let word = if suspicious { "SUSPICIOUS" } else { "clean" };
-        if only_canaries {
-            ctx.say(format!(
-                "checked {} against snapshot {base}: {touched} touched ({word})",
-                count(scanned.canaries as u64, "canary file"),
-            ));
-            if scanned.canaries == 0 {
-                eprintln!(
-                    "kura: warning: no canary files under the checked paths: plant them with `kura canary plant DIR`, then back up"
-                );
-            }
-        } else {
-            ctx.say(format!(
-                "compared with snapshot {base}: {word} ({}) {}",
-                count(findings.len() as u64, "finding"),
-                j.reasons.join("; ")
-            ));
-        }
-    }
+    ctx.emit(&Sorted(ScanResult {
+        against: base,
+        canaries_checked: only_canaries.then_some(scanned.canaries),
+        canaries_touched: only_canaries.then_some(touched),
+        findings,
+        reasons: &j.reasons,
+        verdict: if suspicious { "suspicious" } else { "clean" },
+    }))?;
     Ok(if suspicious {
         Outcome::Suspicious
     } else {
         Outcome::Ok
     })
+}
+
+/// What `scan` or `canary check` found (JSON keys sorted at every level, as it has always
+/// printed); the canary counts only for `canary check`.
+#[derive(Serialize)]
+struct ScanResult<'a> {
+    /// Short id of the snapshot compared with.
+    against: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canaries_checked: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canaries_touched: Option<usize>,
+    findings: Vec<&'a Finding>,
+    reasons: &'a [String],
+    verdict: &'static str,
+}
+
+impl Render for ScanResult<'_> {
+    fn text(&self, p: &Printer) {
+        for f in &self.findings {
+            p.line(format!(
+                "{:<10} {:.2}  {}  {}",
+                format!("{:?}", f.engine).to_lowercase(),
+                f.score,
+                f.path,
+                f.reason
+            ));
+        }
+        let base = self.against;
+        let word = if self.verdict == "suspicious" {
+            "SUSPICIOUS"
+        } else {
+            "clean"
+        };
+        if let (Some(checked), Some(touched)) = (self.canaries_checked, self.canaries_touched) {
+            p.say(format!(
+                "checked {} against snapshot {base}: {touched} touched ({word})",
+                count(checked as u64, "canary file"),
+            ));
+            if checked == 0 {
+                eprintln!(
+                    "kura: warning: no canary files under the checked paths: plant them with `kura canary plant DIR`, then back up"
+                );
+            }
+        } else {
+            p.say(format!(
+                "compared with snapshot {base}: {word} ({}) {}",
+                count(self.findings.len() as u64, "finding"),
+                self.reasons.join("; ")
+            ));
+        }
+    }
+}
+
+/// Canary files planted: their paths, one a line.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Planted<'a>(&'a [PathBuf]);
+
+impl Render for Planted<'_> {
+    fn text(&self, p: &Printer) {
+        for f in self.0 {
+            p.line(f.display().to_string());
+        }
+        p.say("canaries planted: back them up as usual; never open or move them");
+    }
 }
 
 pub fn run(ctx: &Ctx, cmd: &ScanCmd) -> Result<Outcome> {
@@ -228,14 +262,7 @@ pub fn canary(ctx: &Ctx, cmd: &CanaryCmd) -> Result<Outcome> {
             let planted = kura_detect::canary::plant(dir, seed)?;
             ctx.note("dir", dir);
             ctx.note("planted", &planted);
-            if ctx.global.json {
-                crate::output::json(&planted)?;
-            } else {
-                for p in &planted {
-                    println!("{}", p.display());
-                }
-                ctx.say("canaries planted: back them up as usual; never open or move them");
-            }
+            ctx.emit(&Planted(&planted))?;
             Ok(Outcome::Ok)
         }
         CanaryCmd::Check { paths } => {

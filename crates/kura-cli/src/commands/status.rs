@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, _cmd: &StatusCmd) -> Result<Outcome> {
 struct StatusView<'a> {
     #[serde(flatten)]
     report: &'a StatusReport,
-    guard: serde_json::Value,
+    guard: Option<crate::commands::guard::GuardLine>,
 }
 
 impl Render for StatusView<'_> {
@@ -135,6 +135,6 @@ impl Render for StatusView<'_> {
                 p.line(format!("        ! {w}"));
             }
         }
-        p.line(crate::commands::guard::status_text(&self.guard));
+        p.line(crate::commands::guard::status_text(self.guard.as_ref()));
     }
 }

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
-use kura_sim::train::{self, Generation, Manifest, Scenario, Session, Step};
+use kura_sim::train::{self, Generation, Grade, Manifest, Scenario, Session, Step};
+use serde::Serialize;
 
 use crate::cli::TrainCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, Sorted};
 
 /// Files in the sandbox, all under DIR.
 struct Sandbox {
@@ -233,23 +235,37 @@ fn start(ctx: &Ctx, dir: &Path, scenario: &str, seed: Option<u64>) -> Result<Out
     ctx.note("sandbox", &sb.dir);
     ctx.note("scenario", scenario.name());
     ctx.note("seed", seed);
-    if ctx.global.json {
-        crate::output::json(&serde_json::json!({
-            "dir": sb.dir,
-            "scenario": scenario.name(),
-            "seed": seed,
-            "briefing": scenario.briefing(),
-            "tabletop": sheet,
-        }))?;
-    } else {
-        println!("{}\n", scenario.briefing());
-        println!(
+    ctx.emit(&Sorted(Started {
+        briefing: scenario.briefing(),
+        dir: sb.dir.clone(),
+        scenario: scenario.name(),
+        seed,
+        tabletop: sheet,
+    }))?;
+    Ok(Outcome::Ok)
+}
+
+/// A training sandbox made ready (fields in alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+struct Started {
+    briefing: &'static str,
+    dir: PathBuf,
+    scenario: &'static str,
+    seed: u64,
+    /// The printable tabletop sheet.
+    tabletop: PathBuf,
+}
+
+impl Render for Started {
+    fn text(&self, p: &Printer) {
+        p.line(format!("{}\n", self.briefing));
+        p.line(format!(
             "sandbox ready in {dir}: work inside it (`cd {dir}`), where kura uses the sandbox's kura.toml.\n\
              restore into {dir}/restore; `kura train hint {dir}` for a hint (counted), `kura train check {dir}` to finish.\n\
              printable tabletop sheet: {sheet}",
-            dir = sb.dir.display(),
-            sheet = sheet.display()
-        );
+            dir = self.dir.display(),
+            sheet = self.tabletop.display()
+        ));
         for var in ["KURA_REPOSITORY", "KURA_PASSWORD", "KURA_PASSWORD_FILE"] {
             if std::env::var_os(var).is_some() {
                 eprintln!(
@@ -258,7 +274,6 @@ fn start(ctx: &Ctx, dir: &Path, scenario: &str, seed: Option<u64>) -> Result<Out
             }
         }
     }
-    Ok(Outcome::Ok)
 }
 
 /// Also record a training action in the operator's own audit log when this command's context
@@ -298,14 +313,31 @@ fn hint(ctx: &Ctx, dir: &Path) -> Result<Outcome> {
     let details = serde_json::json!({ "hint": session.hints_used, "scenario": session.scenario });
     ctx.note("hint", session.hints_used);
     audit_for_operator(ctx, &session, "train.hint", details);
-    if ctx.global.json {
-        crate::output::json(
-            &serde_json::json!({ "hint": text, "hints_used": session.hints_used }),
-        )?;
-    } else {
-        println!("hint {}/{}: {text}", idx + 1, hints.len());
-    }
+    ctx.emit(&Hint {
+        hint: text,
+        hints_used: session.hints_used,
+        number: idx + 1,
+        of: hints.len(),
+    })?;
     Ok(Outcome::Ok)
+}
+
+/// A hint given (fields in alphabetical order: the JSON document's keys).
+#[derive(Serialize)]
+struct Hint {
+    hint: &'static str,
+    hints_used: u32,
+    /// Which of the scenario's hints, from 1.
+    #[serde(skip)]
+    number: usize,
+    #[serde(skip)]
+    of: usize,
+}
+
+impl Render for Hint {
+    fn text(&self, p: &Printer) {
+        p.line(format!("hint {}/{}: {}", self.number, self.of, self.hint));
+    }
 }
 
 fn check(ctx: &Ctx, dir: &Path) -> Result<Outcome> {
@@ -327,29 +359,37 @@ fn check(ctx: &Ctx, dir: &Path) -> Result<Outcome> {
     ctx.note("score", grade.score);
     ctx.note("scenario", session.scenario);
     audit_for_operator(ctx, &session, "train.check", details);
-    if ctx.global.json {
-        crate::output::json(&grade)?;
-    } else {
-        let word = if grade.passed { "PASSED" } else { "not passed" };
-        println!(
-            "{word}: score {} / 100, {} min, {} hint(s)",
-            grade.score,
-            grade.elapsed_seconds / 60,
-            grade.hints_used
-        );
-        if let (Some(g), Some(h)) = (&grade.generation, grade.data_lost_hours) {
-            println!(
-                "restored generation {}: {h:.0} hours of work lost before the attack",
-                &g[..g.len().min(8)]
-            );
-        }
-        for m in &grade.mistakes {
-            println!("  - {m}");
-        }
-    }
+    ctx.emit(&Graded(&grade))?;
     Ok(if grade.passed {
         Outcome::Ok
     } else {
         Outcome::Failed
     })
+}
+
+/// A training check's grade: the grade in JSON, the score and mistakes for people.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Graded<'a>(&'a Grade);
+
+impl Render for Graded<'_> {
+    fn text(&self, p: &Printer) {
+        let grade = self.0;
+        let word = if grade.passed { "PASSED" } else { "not passed" };
+        p.line(format!(
+            "{word}: score {} / 100, {} min, {} hint(s)",
+            grade.score,
+            grade.elapsed_seconds / 60,
+            grade.hints_used
+        ));
+        if let (Some(g), Some(h)) = (&grade.generation, grade.data_lost_hours) {
+            p.line(format!(
+                "restored generation {}: {h:.0} hours of work lost before the attack",
+                &g[..g.len().min(8)]
+            ));
+        }
+        for m in &grade.mistakes {
+            p.line(format!("  - {m}"));
+        }
+    }
 }

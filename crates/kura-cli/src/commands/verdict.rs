@@ -2,11 +2,13 @@
 
 use anyhow::{Result, bail};
 use kura_engine::{LockMode, Verdict};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{HoldCmd, VerdictArg, VerdictCmd};
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render, Sorted};
 
 pub fn run(ctx: &Ctx, cmd: &VerdictCmd) -> Result<Outcome> {
     if cmd.reason.trim().is_empty() {
@@ -33,15 +35,11 @@ pub fn run(ctx: &Ctx, cmd: &VerdictCmd) -> Result<Outcome> {
     ctx.note("from", before.verdict);
     ctx.note("to", verdict);
     ctx.note("reason", &cmd.reason);
-    if ctx.global.json {
-        crate::output::json(&with_previous_id(&after, &before.id)?)?;
-    } else {
-        ctx.say(format!(
-            "snapshot {} is now {} (was {})",
-            before.short_id, after.verdict, before.verdict
-        ));
-        ctx.say(id_changed(&before.short_id, &after.short_id));
-    }
+    ctx.emit(&Changed::new(
+        &before,
+        &after,
+        format!("is now {} (was {})", after.verdict, before.verdict),
+    ))?;
     Ok(Outcome::Ok)
 }
 
@@ -56,17 +54,12 @@ pub fn hold(ctx: &Ctx, cmd: &HoldCmd) -> Result<Outcome> {
     ctx.note("snapshot", &after.id);
     ctx.note("hold", !cmd.release);
     ctx.note("reason", &cmd.reason);
-    if ctx.global.json {
-        crate::output::json(&with_previous_id(&after, &before.id)?)?;
+    let state = if cmd.release {
+        "released from legal hold"
     } else {
-        let state = if cmd.release {
-            "released from legal hold"
-        } else {
-            "under legal hold: it is never removed"
-        };
-        ctx.say(format!("snapshot {} {state}", before.short_id));
-        ctx.say(id_changed(&before.short_id, &after.short_id));
-    }
+        "under legal hold: it is never removed"
+    };
+    ctx.emit(&Changed::new(&before, &after, state.to_string()))?;
     Ok(Outcome::Ok)
 }
 
@@ -82,10 +75,40 @@ fn id_changed(before: &str, after: &str) -> String {
     }
 }
 
-/// The snapshot as JSON with `previous_id` (the id before this change) and `id_changed`.
-fn with_previous_id(after: &kura_engine::SnapshotInfo, before: &str) -> Result<serde_json::Value> {
-    let mut doc = serde_json::to_value(after)?;
-    doc["previous_id"] = before.into();
-    doc["id_changed"] = (after.id != before).into();
-    Ok(doc)
+/// A snapshot after a verdict or hold change. In JSON: the snapshot with `previous_id` (the id
+/// before this change) and `id_changed`.
+#[derive(Serialize)]
+struct Changed<'a> {
+    #[serde(flatten)]
+    after: &'a kura_engine::SnapshotInfo,
+    id_changed: bool,
+    previous_id: &'a str,
+    #[serde(skip)]
+    previous_short_id: &'a str,
+    /// What changed, for people ("is now clean (was suspicious)").
+    #[serde(skip)]
+    what: String,
+}
+
+impl<'a> Changed<'a> {
+    fn new(
+        before: &'a kura_engine::SnapshotInfo,
+        after: &'a kura_engine::SnapshotInfo,
+        what: String,
+    ) -> Sorted<Self> {
+        Sorted(Changed {
+            after,
+            id_changed: after.id != before.id,
+            previous_id: &before.id,
+            previous_short_id: &before.short_id,
+            what,
+        })
+    }
+}
+
+impl Render for Changed<'_> {
+    fn text(&self, p: &Printer) {
+        p.say(format!("snapshot {} {}", self.previous_short_id, self.what));
+        p.say(id_changed(self.previous_short_id, &self.after.short_id));
+    }
 }
