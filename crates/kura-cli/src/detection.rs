@@ -251,13 +251,15 @@ pub fn judge_backup(
             // Nothing clean vouches for any file (earlier snapshots exist but none is clean, or
             // the profiles were kept): every file of the new snapshot is judged on its own.
             let reader = repo.reader(&snap.id)?;
+            let mut now = Entries::new(&reader);
             reader.walk("", |e| {
                 if e.kind == EntryKind::File {
-                    ev.added(e.path, e.size);
+                    ev.added(e.path.clone(), e.size);
+                    now.entries.insert(e.path.clone(), e);
                 }
                 Ok(())
             })?;
-            ev.judge_pending(&kept, &mut Stored(&reader));
+            ev.judge_pending(&kept, &mut now);
         }
     }
     let baseline = baseline(history).spanning(against.intervals);

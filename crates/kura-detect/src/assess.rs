@@ -369,6 +369,7 @@ impl Baseline {
 mod tests {
     use super::*;
     use crate::Engine;
+    use kura_testkit::noise::incompressible;
 
     struct Map(HashMap<String, FileProfile>);
     impl VersionSource for Map {
@@ -383,25 +384,13 @@ mod tests {
             .into_bytes()
     }
 
-    fn noise(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
     #[test]
     fn judging_alone_as_read_matches_judging_at_the_end() {
         // The same first backup, streamed and kept: same verdict, counts and findings.
         let files: Vec<(String, Vec<u8>)> = (0..60)
             .map(|i| {
                 let bytes = if i % 7 == 0 {
-                    noise(i as u64, 4096)
+                    incompressible(i as u64, 4096)
                 } else {
                     text(i)
                 };
@@ -452,7 +441,7 @@ mod tests {
             .map(|i| {
                 (
                     format!("f{i}.txt"),
-                    FileProfile::of(&noise(i as u64 + 9, 3000)),
+                    FileProfile::of(&incompressible(i as u64 + 9, 3000)),
                 )
             })
             .collect();
