@@ -754,7 +754,9 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     }
     let env = Env::new();
     env.init();
-    let s = share(&env, 150, 41);
+    // As many files as the attack tests: on a loaded CI machine a full-speed attacker once
+    // finished a 150-file share before the guard had caught up with its events.
+    let s = share(&env, 300, 41);
     env.run(&["backup", s.to_str().expect("utf-8")]).success();
     let (trip, lost, inv) = run_attack_on(&env, &s, "inplace_rename", "random", 42);
     assert!(

@@ -38,9 +38,9 @@ pub mod thresholds {
     /// A writer that opened a planted canary: its opens in the next [`CANARY_HOLD_MS`] wait (at
     /// most [`CANARY_WAIT_MS`], once, until the queued events are judged), so a trip on the
     /// canary lands before the next file even when the guard runs behind on a loaded machine.
-    pub const CANARY_HOLD_MS: u64 = 500;
+    pub const CANARY_HOLD_MS: u64 = 1500;
     /// See [`CANARY_HOLD_MS`].
-    pub const CANARY_WAIT_MS: u64 = 300;
+    pub const CANARY_WAIT_MS: u64 = 1000;
     /// Before-images and sizes remembered, at most (oldest dropped first).
     pub const MAX_REMEMBERED: usize = 200_000;
     /// Canaries are planted in the watched roots and in folders this deep below them.
