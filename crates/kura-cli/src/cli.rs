@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok · 1 error · 3 snapshot saved but some files could not be read · 4 snapshot saved \
+pub(crate) const EXIT_STATUS: &str = "EXIT STATUS:\n  0 ok · 1 error · 3 snapshot saved but some files could not be read · 4 snapshot saved \
 and judged suspicious · 5 done, but the audit record could not be written · 10 repository not found · \
-11 repository busy · 12 wrong password";
+11 repository busy · 12 wrong password\n  refused for safety: 20 snapshot not clean (name a clean one, or \
+--force) · 21 forget/prune refused (no --keep-* rule, a policy that keeps nothing, or a guard incident \
+holding every generation) · 22 no clean generation to copy";
 
 /// kura (蔵): ransomware-resilient backup, detection and recovery for hospitals.
 #[derive(Debug, Parser)]

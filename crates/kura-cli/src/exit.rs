@@ -1,4 +1,6 @@
-//! The single table from errors and outcomes to exit codes (as restic: 0, 1, 3, 10, 11, 12).
+//! The single table from errors and outcomes to exit codes: restic's (0, 1, 3, 10, 11, 12),
+//! kura's outcomes (4, 5) and kura's refusals for safety (20, 21, 22), so a script or a monitor
+//! can tell "not clean, use --force" from "the retention policy removes everything".
 
 use std::process::ExitCode;
 
@@ -25,6 +27,29 @@ pub enum Code {
     Busy = 11,
     /// Wrong password.
     WrongPassword = 12,
+    /// Refused for safety: the snapshot chosen is not judged clean (name a clean one, or pass
+    /// --force after looking at it).
+    NotClean = 20,
+    /// Refused for safety: forget/prune would break retention (no rule given, a policy that
+    /// keeps nothing, or a guard incident holding every generation).
+    RetentionRefused = 21,
+    /// Nothing clean to copy: no clean generation exists for a disk or remote copy.
+    NothingToCopy = 22,
+}
+
+/// A refusal decided by the binary itself (not by a library), with its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// forget/prune while a guard incident holds every generation.
+    #[error(
+        "forget and prune are paused: guard incident {id} ({time}) holds every generation until someone runs `kura guard release {id}` after looking at it"
+    )]
+    IncidentHold {
+        /// The incident's id.
+        id: String,
+        /// When it was opened, for people.
+        time: String,
+    },
 }
 
 /// What a successful command wants the exit status to say.
@@ -54,18 +79,17 @@ pub fn code_of_outcome(o: Outcome) -> ExitCode {
 
 fn code_of_error(err: &anyhow::Error) -> Code {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return match e {
-                EngineError::RepositoryNotFound { .. } => Code::NoRepository,
-                EngineError::WrongPassword { .. } => Code::WrongPassword,
-                EngineError::Busy { .. } => Code::Busy,
-                // Refusals the operator resolves (name a clean snapshot or pass --force; give a
-                // policy that keeps something): the documented status 1, told apart here.
-                EngineError::NotClean { .. }
-                | EngineError::NothingToCopy
-                | EngineError::NoRetentionRule
-                | EngineError::PolicyRemovesEverything => Code::Error,
-                _ => Code::Error,
+        // kura-recovery wraps engine errors transparently: its chain skips the engine error.
+        let engine = match cause.downcast_ref::<kura_recovery::Error>() {
+            Some(kura_recovery::Error::Engine(e)) => Some(e),
+            _ => cause.downcast_ref::<EngineError>(),
+        };
+        if let Some(e) = engine {
+            return code_of_engine_error(e);
+        }
+        if let Some(r) = cause.downcast_ref::<Refusal>() {
+            return match r {
+                Refusal::IncidentHold { .. } => Code::RetentionRefused,
             };
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
@@ -75,6 +99,20 @@ fn code_of_error(err: &anyhow::Error) -> Code {
         }
     }
     Code::Error
+}
+
+fn code_of_engine_error(e: &EngineError) -> Code {
+    match e {
+        EngineError::RepositoryNotFound { .. } => Code::NoRepository,
+        EngineError::WrongPassword { .. } => Code::WrongPassword,
+        EngineError::Busy { .. } => Code::Busy,
+        EngineError::NotClean { .. } => Code::NotClean,
+        EngineError::NoRetentionRule | EngineError::PolicyRemovesEverything => {
+            Code::RetentionRefused
+        }
+        EngineError::NothingToCopy => Code::NothingToCopy,
+        _ => Code::Error,
+    }
 }
 
 /// Whether the error is a refusal of access (wrong password), audited as `denied`.
@@ -138,16 +176,69 @@ mod tests {
     }
 
     #[test]
-    fn refusals_keep_status_one_and_name_their_remedy() {
+    fn refusals_have_their_own_codes_and_name_their_remedy() {
         let not_clean = EngineError::NotClean {
             snapshot: "1a2b3c4d".into(),
             verdict: kura_engine::Verdict::Suspicious,
         };
         assert!(not_clean.to_string().contains("--force"));
+        let e = anyhow::Error::new(not_clean).context("exporting to disk a");
+        assert_eq!(code_of_error(&e), Code::NotClean);
         let everything = EngineError::PolicyRemovesEverything;
         assert!(!everything.to_string().contains("--force"));
-        for e in [not_clean, everything, EngineError::NoRetentionRule] {
-            assert_eq!(code_of_error(&anyhow::Error::new(e)), Code::Error);
+        for e in [everything, EngineError::NoRetentionRule] {
+            assert_eq!(
+                code_of_error(&anyhow::Error::new(e)),
+                Code::RetentionRefused
+            );
+        }
+        let hold = Refusal::IncidentHold {
+            id: "7".into(),
+            time: "2026-12-01 20:00".into(),
+        };
+        assert!(hold.to_string().contains("kura guard release 7"));
+        assert_eq!(
+            code_of_error(&anyhow::Error::new(hold)),
+            Code::RetentionRefused
+        );
+        let nothing = anyhow::Error::new(EngineError::NothingToCopy);
+        assert_eq!(code_of_error(&nothing), Code::NothingToCopy);
+        // A copy's verification failing is a failure, not a refusal.
+        assert_eq!(code_of_error(&anyhow::anyhow!("disk a failed")), Code::Error);
+    }
+
+    #[test]
+    fn engine_errors_inside_recovery_errors_keep_their_code() {
+        let e = anyhow::Error::new(kura_recovery::Error::Engine(EngineError::Busy {
+            location: "x".into(),
+            holder: "y".into(),
+        }));
+        assert_eq!(code_of_error(&e), Code::Busy);
+    }
+
+    #[test]
+    fn codes_are_distinct_and_documented() {
+        let codes = [
+            Code::Ok,
+            Code::Error,
+            Code::Unreadable,
+            Code::Suspicious,
+            Code::AuditFailed,
+            Code::NoRepository,
+            Code::Busy,
+            Code::WrongPassword,
+            Code::NotClean,
+            Code::RetentionRefused,
+            Code::NothingToCopy,
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for c in codes {
+            assert!(seen.insert(c as u8), "{c:?} reuses a code");
+            let entry = format!(" {} ", c as u8);
+            assert!(
+                crate::cli::EXIT_STATUS.contains(&entry),
+                "{c:?} missing from the help's EXIT STATUS"
+            );
         }
     }
 

@@ -1,5 +1,7 @@
 //! The output layer: a command returns a typed result ([`Render`]), printed here as one JSON
-//! document on stdout with --json, else as text for people.
+//! document on stdout with --json, else as text for people. Long-running commands (`guard
+//! watch`, `serve`) stream typed records instead: [`Printer::event`] writes each as one JSON
+//! line, or as its text, at once.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -29,6 +31,30 @@ impl Printer {
         if !self.json && !self.quiet {
             println!("{}", text.as_ref());
         }
+    }
+
+    /// A line about the run rather than its result (a guard's report, a warning): on stderr,
+    /// in text mode only (with --json the same record is a JSON line on stdout).
+    pub fn notice(&self, text: impl AsRef<str>) {
+        if !self.json {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// Print one record of a stream (a long-running command's event) and flush it, so a
+    /// reader sees it at once: one JSON object on one line of stdout with --json, else its text.
+    pub fn event(&self, record: &impl Render) -> Result<()> {
+        use std::io::Write;
+        if self.json {
+            let line = serde_json::to_string(record)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}")?;
+            out.flush()?;
+        } else {
+            record.text(self);
+            std::io::stdout().flush()?;
+        }
+        Ok(())
     }
 
     /// Print a command's result: as JSON with --json, else its text.

@@ -2,7 +2,7 @@
 mod testenv;
 
 use predicates::prelude::*;
-use testenv::Env;
+use testenv::{Env, error_line};
 
 fn backups(env: &Env, n: usize) -> Vec<String> {
     let src = env.sample_tree("src", 21, 3);
@@ -73,9 +73,29 @@ fn policy_that_keeps_nothing_is_refused() {
     let env = Env::new();
     env.init();
     backups(&env, 2);
-    env.run(&["forget", "--keep-last", "0"]).code(1).stderr(
-        predicate::str::contains("nothing was removed").or(predicate::str::contains("keep")),
+    let message = error_line(env.run(&["forget", "--keep-last", "0"]), 21);
+    assert_eq!(
+        message,
+        "the retention policy would remove every snapshot; nothing was removed"
     );
     let (snaps, _) = env.json(&["snapshots"]);
     assert_eq!(snaps.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn an_empty_retention_section_is_refused_with_the_retention_code() {
+    let env = Env::new();
+    env.init();
+    backups(&env, 1);
+    env.write("kura.toml", b"[retention]\n");
+    let message = error_line(env.run(&["forget", "--prune"]), 21);
+    assert_eq!(
+        message,
+        "no retention rule given: set at least one --keep-* option (or [retention] in kura.toml)"
+    );
+    let (doc, code) = env.json(&["forget"]);
+    assert_eq!(code, 21);
+    assert_eq!(doc["exit_code"], 21);
+    let (snaps, _) = env.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
 }

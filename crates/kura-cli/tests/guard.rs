@@ -819,9 +819,15 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     );
 
     // forget is paused until the incident is released (audited).
-    let err = env.run(&["forget", "--keep-last", "1"]).failure().code(1);
-    let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
-    assert!(stderr.contains("paused"), "{stderr}");
+    let message = testenv::error_line(env.run(&["forget", "--keep-last", "1"]), 21);
+    assert!(
+        message.starts_with(&format!("forget and prune are paused: guard incident {id} (")),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!("holds every generation until someone runs `kura guard release {id}` after looking at it")),
+        "{message}"
+    );
     env.run(&["guard", "release", &id.to_string()]).success();
     env.run(&["forget", "--keep-last", "1"]).success();
     let (records, _) = env.json(&["audit", "log", "--action", "guard.release"]);

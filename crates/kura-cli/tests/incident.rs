@@ -269,7 +269,7 @@ fn issue_10_copies_refuse_the_snapshots_an_open_incident_left() {
     env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
         .success();
     env.run(&["media", "export", "monday", "--snapshot", "latest"])
-        .failure()
+        .code(20)
         .stderr(predicates::str::contains("suspicious"));
     let (out, code) = env.json(&["media", "export", "monday"]);
     assert_eq!(code, 0, "{out}");

@@ -3,7 +3,7 @@
 mod testenv;
 
 use predicates::prelude::*;
-use testenv::{Env, SmallDisk, noise};
+use testenv::{Env, SmallDisk, error_line, noise};
 
 #[test]
 fn export_copies_verifies_and_records_and_the_disk_restores() {
@@ -73,16 +73,24 @@ fn unjudged_snapshots_are_not_exported_without_force_and_wrong_disk_is_refused()
         .success();
     env.run(&["media", "add", b.to_str().unwrap(), "--label", "b"])
         .success();
-    env.run(&["media", "export", "a"])
-        .code(1)
-        .stderr(predicate::str::contains("no clean generation"));
+    // Nothing judged clean: its own exit code (22), so a nightly export alarms.
+    let message = error_line(env.run(&["media", "export", "a"]), 22);
+    assert_eq!(
+        message,
+        "no clean generation to copy: run `kura backup` first, or name snapshots with --snapshot"
+    );
     let latest = env.json(&["snapshots"]).0[0]["short_id"]
         .as_str()
         .unwrap()
         .to_string();
-    env.run(&["media", "export", "a", "--snapshot", &latest])
-        .code(1)
-        .stderr(predicate::str::contains("not clean"));
+    // A named snapshot that is not clean: refused for safety (20) until forced.
+    let message = error_line(env.run(&["media", "export", "a", "--snapshot", &latest]), 20);
+    assert_eq!(
+        message,
+        format!(
+            "snapshot {latest} is unknown, not clean: it is not copied over clean generations (use --force to copy it anyway)"
+        )
+    );
     // Disk b mounted where disk a is expected: refused.
     env.run(&[
         "media",

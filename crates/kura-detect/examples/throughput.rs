@@ -9,19 +9,13 @@ use std::time::Instant;
 use kura_detect::Profiler;
 
 fn data(n: usize, text: bool) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if text {
-                b"abcdefghijklmnopqrstuvwxyz ,.\n0123"[(x >> 40) as usize % 34]
-            } else {
-                (x >> 32) as u8
-            }
-        })
-        .collect()
+    let mut bytes = kura_testkit::noise::incompressible(0x2545_f491_4f6c_dd1d, n);
+    if text {
+        for b in &mut bytes {
+            *b = b"abcdefghijklmnopqrstuvwxyz ,.\n0123"[*b as usize % 34];
+        }
+    }
+    bytes
 }
 
 fn run(label: &str, buf: &[u8], file_size: usize, rounds: usize) {

@@ -188,15 +188,7 @@ mod tests {
     }
 
     fn noise(n: usize) -> Vec<u8> {
-        let mut x = 88172645463325252u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect()
+        kura_testkit::noise::incompressible(88172645463325252, n)
     }
 
     fn max_score(f: &[Finding]) -> f64 {

@@ -318,15 +318,7 @@ mod tests {
     use super::*;
 
     fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
+        kura_testkit::noise::incompressible(seed, n)
     }
 
     #[test]

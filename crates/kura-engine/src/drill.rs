@@ -295,24 +295,15 @@ fn drill_indexed(
         .ctx("planning the restore")?;
     let locate_secs = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    // rustic_core's restorer unwraps read and decryption errors inside its thread pool; a
-    // damaged pack panics there. Contain it: the verification below names the damage.
-    let restored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // A damaged pack panics inside rustic_core's restorer: contained, the verification below
+    // names the damage.
+    let restored = crate::restore::contain_panic(|| {
         repo.restore(plan, &opts, chosen.iter().cloned().map(Ok), &dest)
-    }));
+    });
     let restore_error = match restored {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(one_line(&e.display_log())),
-        Err(panic) => {
-            let cause = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown failure");
-            Some(one_line(
-                cause.rsplit("Err` value: ").next().unwrap_or(cause),
-            ))
-        }
+        Err(cause) => Some(cause),
     };
     let fetch_write_secs = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
@@ -415,19 +406,11 @@ mod tests {
     fn repo_with_packs(dir: &Path) -> Repo {
         let mut repo =
             Repo::init(Location::Local(dir.join("repo")), "secret", no_progress()).unwrap();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for round in 0..4 {
             let src = dir.join(format!("src{round}"));
             std::fs::create_dir_all(&src).unwrap();
             for f in 0..3 {
-                let bytes: Vec<u8> = (0..200_000)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x as u8
-                    })
-                    .collect();
+                let bytes = kura_testkit::noise::incompressible(round * 3 + f, 200_000);
                 std::fs::write(src.join(format!("f{f}")), bytes).unwrap();
             }
             let req = BackupRequest {

@@ -200,27 +200,30 @@ impl Repo {
             report.duration_secs = started.elapsed().as_secs_f64();
             return Ok(report);
         }
-        // rustic_core's restorer unwraps write errors inside its thread pool (a full target
-        // disk panics). Contain that here and report it as an error naming the target.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            repo.restore(plan, &rustic_opts, stream, &dest)
-        }));
-        match result {
-            Ok(r) => r.ctx("restoring")?,
-            Err(panic) => {
-                let cause = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown failure");
-                let cause = cause.rsplit("Err` value: ").next().unwrap_or(cause);
-                return Err(Error::Restore {
-                    target: target.to_path_buf(),
-                    cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
-                });
-            }
-        }
+        // A full target disk panics inside rustic_core's restorer: contained, and reported
+        // as an error naming the target.
+        contain_panic(|| repo.restore(plan, &rustic_opts, stream, &dest))
+            .map_err(|cause| Error::Restore {
+                target: target.to_path_buf(),
+                cause,
+            })?
+            .ctx("restoring")?;
         report.duration_secs = started.elapsed().as_secs_f64();
         Ok(report)
     }
+}
+
+/// Runs rustic_core's restorer, containing the panics it raises inside its thread pool: it
+/// unwraps read, decryption and write errors (a damaged pack, a full target disk). A panic
+/// comes back as its cause on one line. Shared by `restore` and drills.
+pub(crate) fn contain_panic<T>(restore: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(restore)).map_err(|panic| {
+        let cause = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        let cause = cause.rsplit("Err` value: ").next().unwrap_or(cause);
+        cause.split_whitespace().collect::<Vec<_>>().join(" ")
+    })
 }

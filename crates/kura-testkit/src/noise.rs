@@ -1,6 +1,6 @@
 //! Deterministic pseudo-random bytes from a seed (xorshift64): fast, incompressible test content
-//! without an RNG crate. kura-detect keeps its own copy in its unit tests, since it depends on no
-//! kura crate.
+//! without an RNG crate. The one copy of the generator: other crates' tests and examples use it
+//! as a dev-dependency.
 
 /// Marsaglia's xorshift64 (13, 7, 17). Not for cryptography: test data only.
 #[derive(Debug, Clone)]

@@ -1,7 +1,5 @@
 //! `kura guard watch | incidents | blocklist | release`: wiring of kura-guard.
 
-use std::io::Write;
-
 use anyhow::{Context, Result, bail};
 use kura_guard::{Action, BlockEntry, Guard, GuardOptions, Incident, Report};
 use serde::Serialize;
@@ -9,7 +7,7 @@ use serde::Serialize;
 use crate::cli::{GuardActionArg, GuardCmd};
 use crate::context::Ctx;
 use crate::exit::Outcome;
-use crate::output::{Printer, Render};
+use crate::output::{Printer, Render, Sorted};
 
 pub fn action(cmd: &GuardCmd) -> &'static str {
     match cmd {
@@ -59,24 +57,15 @@ fn watch(
     ctx.note("action", opts.action);
     let mut guard = Guard::start(opts)?;
     let stop = kura_guard::stop_on_signals();
-    let json = ctx.global.json;
+    let printer = ctx.printer();
     let mut trips = 0u64;
     guard.run(stop, &mut |report| {
         if let Report::Tripped(i) = &report {
             trips += 1;
             deliver_event(ctx, i.id);
         }
-        if json {
-            let mut v = serde_json::to_value(&report).unwrap_or_default();
-            if let Report::Tripped(i) = &report {
-                v["files"] = serde_json::to_value(&i.damaged).unwrap_or_default();
-            }
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{v}");
-            let _ = out.flush();
-        } else {
-            eprintln!("kura guard: {}", text(&report));
-        }
+        // A closed stdout (the reader went away) must not stop the guard.
+        let _ = printer.event(&Sorted(WatchEvent::of(&report)));
     })?;
     ctx.note("trips", trips);
     Ok(Outcome::Ok)
@@ -104,50 +93,82 @@ fn deliver_event(ctx: &Ctx, incident: u64) {
     }
 }
 
-fn text(report: &Report) -> String {
-    match report {
-        Report::Ready {
-            roots,
-            marked_dirs,
-            canaries,
-            action,
-            ..
-        } => format!(
-            "watching {} ({} folders, {} canary folders, action {})",
-            roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            marked_dirs,
-            canaries.len(),
-            serde_json::to_value(action)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        ),
-        Report::Tripped(i) => format!(
-            "TRIPPED incident {}: {} (pid {}, group {}, {}) {}: {}; {} files damaged, {} created; restore with `kura restore latest-clean --incident {} --target DIR`",
-            i.id,
-            i.writer.comm,
-            i.writer.pid,
-            i.writer.pgid,
-            i.writer
-                .exe
-                .as_deref()
-                .map(|e| e.display().to_string())
-                .unwrap_or_else(|| "?".into()),
-            i.action,
-            i.reasons.join("; "),
-            i.damaged.len(),
-            i.created.len(),
-            i.id
-        ),
-        Report::Overflow { count } => format!(
-            "warning: the fanotify queue overflowed ({count} so far): some file events were lost"
-        ),
-        Report::Warning { message } => format!("warning: {message}"),
-        _ => String::new(),
+/// One line of `guard watch`'s stream: the guard's report as it serializes (`event` names
+/// it), and for a trip the damaged files once more as `files`. Keys sorted, as printed before.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WatchEvent<'a> {
+    Tripped {
+        #[serde(flatten)]
+        report: &'a Report,
+        files: &'a [String],
+    },
+    Other(&'a Report),
+}
+
+impl<'a> WatchEvent<'a> {
+    fn of(report: &'a Report) -> Self {
+        match report {
+            Report::Tripped(i) => WatchEvent::Tripped {
+                report,
+                files: &i.damaged,
+            },
+            _ => WatchEvent::Other(report),
+        }
+    }
+}
+
+impl Render for WatchEvent<'_> {
+    fn text(&self, p: &Printer) {
+        let report = match self {
+            WatchEvent::Tripped { report, .. } | WatchEvent::Other(report) => *report,
+        };
+        let line = match report {
+            Report::Ready {
+                roots,
+                marked_dirs,
+                canaries,
+                action,
+                ..
+            } => format!(
+                "watching {} ({} folders, {} canary folders, action {})",
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                marked_dirs,
+                canaries.len(),
+                serde_json::to_value(action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
+            Report::Tripped(i) => format!(
+                "TRIPPED incident {}: {} (pid {}, group {}, {}) {}: {}; {} files damaged, {} created; restore with `kura restore latest-clean --incident {} --target DIR`",
+                i.id,
+                i.writer.comm,
+                i.writer.pid,
+                i.writer.pgid,
+                i.writer
+                    .exe
+                    .as_deref()
+                    .map(|e| e.display().to_string())
+                    .unwrap_or_else(|| "?".into()),
+                i.action,
+                i.reasons.join("; "),
+                i.damaged.len(),
+                i.created.len(),
+                i.id
+            ),
+            Report::Overflow { count } => format!(
+                "warning: the fanotify queue overflowed ({count} so far): some file events were lost"
+            ),
+            Report::Warning { message } => format!("warning: {message}"),
+            // A report this version does not know how to word: its JSON line still says it.
+            _ => return,
+        };
+        p.notice(format!("kura guard: {line}"));
     }
 }
 
@@ -275,12 +296,11 @@ impl Render for Released {
 pub fn check_holds(ctx: &Ctx) -> Result<()> {
     let holds = kura_guard::open_holds(&ctx.state_dir()?).context("cannot read guard incidents")?;
     if let Some(i) = holds.first() {
-        bail!(
-            "forget and prune are paused: guard incident {} ({}) holds every generation until someone runs `kura guard release {}` after looking at it",
-            i.id,
-            i.time.strftime("%Y-%m-%d %H:%M"),
-            i.id
-        );
+        return Err(crate::exit::Refusal::IncidentHold {
+            id: i.id.to_string(),
+            time: i.time.strftime("%Y-%m-%d %H:%M").to_string(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -351,4 +371,21 @@ pub fn status_text(g: Option<&GuardLine>) -> String {
         ),
     };
     format!("live guard: {run}; {last}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_events_keep_their_json_field_names() {
+        let warning = Report::Warning {
+            message: "nfs".into(),
+        };
+        let line = serde_json::to_string(&Sorted(WatchEvent::of(&warning))).unwrap();
+        assert_eq!(line, r#"{"event":"warning","message":"nfs"}"#);
+        let overflow = Report::Overflow { count: 2 };
+        let line = serde_json::to_string(&Sorted(WatchEvent::of(&overflow))).unwrap();
+        assert_eq!(line, r#"{"count":2,"event":"overflow"}"#);
+    }
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use kura_engine::{LockMode, Verdict};
 use kura_ssmix::PatientIndex;
+use serde::Serialize;
 use kura_viewer::{AccessLog, Banner, ServeOptions, Shown, TlsIdentity, ViewerUser};
 
 use crate::cli::ServeCmd;
 use crate::context::Ctx;
 use crate::exit::Outcome;
+use crate::output::{Printer, Render};
 
 /// Viewer accesses go to the hash-chained audit log (who viewed which patient, when).
 struct AuditAccessLog {
@@ -212,7 +214,7 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
         users,
         tls,
     };
-    let json = ctx.global.json;
+    let printer = ctx.printer();
     let summary = format!("{}{}", line, if pinned { "; pinned" } else { "" });
     // The server runs on its own thread; this one looks for newer clean backups (Ctx is not
     // shareable across threads) until the server stops.
@@ -220,20 +222,11 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
     let server_shown = shown.clone();
     let server = std::thread::spawn(move || {
         let r = kura_viewer::serve_blocking(opts, server_shown, log, move |addr| {
-            let url = format!("{scheme}://{addr}/");
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "listening": url, "summary": summary, "tls_sha256": fingerprint })
-                );
-            } else {
-                let tls = fingerprint
-                    .map(|f| format!("  certificate SHA-256 {f}"))
-                    .unwrap_or_default();
-                println!("kura viewer: {url}  ({summary}){tls}");
-            }
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
+            let _ = printer.event(&Listening {
+                listening: format!("{scheme}://{addr}/"),
+                summary,
+                tls_sha256: fingerprint,
+            });
         });
         let _ = done_tx.send(());
         r
@@ -278,14 +271,43 @@ fn refresh(ctx: &Ctx, cmd: &ServeCmd, current: &str, shown: &Shown) -> Result<Op
         kura_audit::Outcome::Ok,
         serde_json::json!({ "previous": current }),
     );
-    if ctx.global.json {
-        println!("{}", serde_json::json!({ "now_showing": line }));
-    } else {
-        println!("kura viewer: now showing {line}");
-    }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    ctx.printer().event(&NowShowing { now_showing: line })?;
     Ok(Some(built.snap.id))
+}
+
+/// `serve`'s first line: where the viewer listens, what it shows and the certificate's
+/// fingerprint (staff compare it with the browser's once).
+#[derive(Serialize)]
+struct Listening {
+    listening: String,
+    summary: String,
+    tls_sha256: Option<String>,
+}
+
+impl Render for Listening {
+    fn text(&self, p: &Printer) {
+        let tls = self
+            .tls_sha256
+            .as_ref()
+            .map(|f| format!("  certificate SHA-256 {f}"))
+            .unwrap_or_default();
+        p.line(format!(
+            "kura viewer: {}  ({}){tls}",
+            self.listening, self.summary
+        ));
+    }
+}
+
+/// `serve`'s line when it switches to a newer clean backup.
+#[derive(Serialize)]
+struct NowShowing {
+    now_showing: String,
+}
+
+impl Render for NowShowing {
+    fn text(&self, p: &Printer) {
+        p.line(format!("kura viewer: now showing {}", self.now_showing));
+    }
 }
 
 /// The certificate to serve with: the one given, else (beyond loopback, or with `--tls`) a

@@ -104,6 +104,19 @@ impl Env {
     }
 }
 
+/// Assert that the run failed with exit code `code` and printed its error as one line
+/// (`kura: error: …`) and nothing else on stderr; returns the message after the prefix.
+pub fn error_line(assert: Assert, code: i32) -> String {
+    let out = assert.code(code).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let message = stderr
+        .strip_prefix("kura: error: ")
+        .and_then(|m| m.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("not one error line: {stderr:?}"));
+    assert!(!message.contains('\n'), "more than one line: {stderr:?}");
+    message.to_string()
+}
+
 /// Every regular file under `root` (relative path → bytes), plus symlink targets.
 pub fn tree_contents(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
