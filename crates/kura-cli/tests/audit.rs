@@ -106,10 +106,7 @@ fn rebuilt_log_is_caught_by_checkpoints_in_the_repository() {
 
 #[test]
 fn failed_check_raises_an_event_that_can_be_acknowledged_and_closed() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 43, 10);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(43, 10);
     let pack = walkdir::WalkDir::new(env.repo().join("data"))
         .into_iter()
         .filter_map(Result::ok)

@@ -17,10 +17,7 @@ fn pack_files(env: &Env) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn corrupted_pack_is_named_by_read_data_check() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 11, 20);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(11, 20);
     env.run(&["check", "--read-data"])
         .success()
         .stdout(predicate::str::contains("no errors"));

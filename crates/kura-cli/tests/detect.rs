@@ -209,10 +209,7 @@ fn scan_finds_an_attack_in_progress_and_writes_nothing_to_the_repository() {
 fn touched_canary_is_caught_by_check_and_by_the_next_backup() {
     let env = Env::new();
     env.init();
-    let src = env.path("srv");
-    tree::hospital_tree(&src, 60, 5).unwrap();
-    let (planted, code) = env.json(&["canary", "plant", src.to_str().unwrap()]);
-    assert_eq!(code, 0);
+    let (src, planted) = env.hospital_with_canaries("srv");
     let canary = planted[0].as_str().unwrap().to_string();
     assert_eq!(backup(&env, &src).1, 0);
     env.run(&["canary", "check", src.to_str().unwrap()])

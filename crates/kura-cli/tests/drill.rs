@@ -147,10 +147,7 @@ fn drill_against_an_offline_disk() {
     env.init();
     let (src, files) = hospital_tree(&env, 12, false);
     env.run(&["backup", src.to_str().unwrap()]).success();
-    let disk = env.path("usb-monday");
-    std::fs::create_dir_all(&disk).unwrap();
-    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
-        .success();
+    let disk = env.add_disk("usb-monday", "monday");
     env.run(&["media", "export", "monday"]).success();
     let (r, code) = env.json(&["drill", "--copy", "disk:monday", "--full"]);
     assert_eq!(code, 0, "{r}");

@@ -1,7 +1,6 @@
 //! End-to-end: `kura forget` with generation policies and its protections.
 mod testenv;
 
-use predicates::prelude::*;
 use testenv::{Env, error_line};
 
 fn backups(env: &Env, n: usize) -> Vec<String> {

@@ -133,10 +133,7 @@ incident_stays_open_until_restored!(issue_10_slow_three_files, 78, |d: &Path| at
 fn issue_10_touched_canary_keeps_every_backup_suspicious_until_restored() {
     let env = Env::new();
     env.init();
-    let src = env.path("srv");
-    tree::hospital_tree(&src, 60, 5).unwrap();
-    let (planted, code) = env.json(&["canary", "plant", src.to_str().unwrap()]);
-    assert_eq!(code, 0);
+    let (src, planted) = env.hospital_with_canaries("srv");
     let (first, code) = backup(&env, &src);
     assert_eq!(code, 0, "{first}");
     let clean_id = first["snapshot_id"].as_str().unwrap().to_string();
@@ -264,10 +261,7 @@ fn issue_10_copies_refuse_the_snapshots_an_open_incident_left() {
     attack::intermittent(&src, 4, 0.1).unwrap();
     assert_eq!(backup(&env, &src).1, 4);
     assert_eq!(backup(&env, &src).1, 4);
-    let disk = env.path("disk");
-    std::fs::create_dir_all(&disk).unwrap();
-    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
-        .success();
+    let disk = env.add_disk("disk", "monday");
     env.run(&["media", "export", "monday", "--snapshot", "latest"])
         .code(20)
         .stderr(predicates::str::contains("suspicious"));

@@ -80,10 +80,7 @@ fn issue_17_written_config_names_the_real_repository_and_sources() {
 
 #[test]
 fn issue_17_repository_and_state_are_private() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 4, 5);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(4, 5);
     assert_eq!(not_private(&env.repo()), Vec::<String>::new());
     let state = env.path(".local/state/kura");
     assert!(state.join("audit").is_dir());

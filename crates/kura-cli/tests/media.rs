@@ -7,14 +7,8 @@ use testenv::{Env, SmallDisk, error_line, noise};
 
 #[test]
 fn export_copies_verifies_and_records_and_the_disk_restores() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 51, 20);
-    env.run(&["backup", src.to_str().unwrap()]).success();
-    let disk = env.path("usb-monday");
-    std::fs::create_dir_all(&disk).unwrap();
-    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
-        .success();
+    let (env, src) = Env::backed_up(51, 20);
+    let disk = env.add_disk("usb-monday", "monday");
     let (out, code) = env.json(&["media", "export", "monday", "--force"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["copied"].as_array().unwrap().len(), 1);
@@ -65,14 +59,8 @@ fn unjudged_snapshots_are_not_exported_without_force_and_wrong_disk_is_refused()
     let src = env.sample_tree("src", 52, 3);
     env.run(&["backup", "--no-detect", src.to_str().unwrap()])
         .success();
-    let a = env.path("disk-a");
-    let b = env.path("disk-b");
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::create_dir_all(&b).unwrap();
-    env.run(&["media", "add", a.to_str().unwrap(), "--label", "a"])
-        .success();
-    env.run(&["media", "add", b.to_str().unwrap(), "--label", "b"])
-        .success();
+    env.add_disk("disk-a", "a");
+    let b = env.add_disk("disk-b", "b");
     // Nothing judged clean: its own exit code (22), so a nightly export alarms.
     let message = error_line(env.run(&["media", "export", "a"]), 22);
     assert_eq!(
@@ -260,14 +248,8 @@ fn restore_onto_a_full_disk_is_a_one_line_error_and_the_repository_stays_intact(
 
 #[test]
 fn issue_17_export_honours_bandwidth_limits_and_still_verifies() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 53, 12);
-    env.run(&["backup", src.to_str().unwrap()]).success();
-    let disk = env.path("nas-rotation");
-    std::fs::create_dir_all(&disk).unwrap();
-    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "nas"])
-        .success();
+    let (env, src) = Env::backed_up(53, 12);
+    let disk = env.add_disk("nas-rotation", "nas");
     let (out, code) = env.json(&[
         "--limit-upload",
         "500000",

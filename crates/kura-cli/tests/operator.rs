@@ -87,10 +87,7 @@ fn issue_17_unreadable_folder_is_named() {
 
 #[test]
 fn issue_17_check_during_a_backup_speaks_kura() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 12, 6);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(12, 6);
     // A backup in progress has written packs but not yet the index that lists them: make one
     // in a copy of the repository and bring over only its packs.
     let copy = env.path("copy");
@@ -252,10 +249,7 @@ fn issue_17_ls_long_and_json_modes() {
 
 #[test]
 fn issue_17_counts_are_pluralised() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 16, 2);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(16, 2);
     env.run(&["snapshots"])
         .success()
         .stdout(predicate::str::contains("1 snapshot\n"));

@@ -39,10 +39,7 @@ fn push_verify_and_restore_from_the_bucket_is_byte_identical() {
     let Some(sw) = Seaweed::start("kura-cli remote push") else {
         return;
     };
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 61, 40);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(61, 40);
     add_remote(&env, &sw, "offsite", "kura-offsite", true).success();
     let (push, code) = env.json(&["remote", "push", "offsite", "--force"]);
     assert_eq!(code, 0, "{push}");
@@ -101,10 +98,7 @@ fn issue_17_limited_push_and_restore_are_complete_and_audited() {
     let Some(sw) = Seaweed::start("kura-cli remote limits") else {
         return;
     };
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 62, 12);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(62, 12);
     add_remote(&env, &sw, "offsite", "kura-limited", true).success();
     // Limits high enough not to slow the test: what is checked is that paced transfers are
     // complete and that the limits are on record.

@@ -19,10 +19,7 @@ fn item(report: &serde_json::Value, id: &str) -> serde_json::Value {
 
 #[test]
 fn offline_item_is_no_before_a_disk_export_and_yes_after() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 81, 8);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(81, 8);
     let (r, code) = env.json(&["report"]);
     assert_eq!(code, 0, "{r}");
     assert!(r["generated"].is_string());
@@ -40,10 +37,7 @@ fn offline_item_is_no_before_a_disk_export_and_yes_after() {
             .contains("not a certification")
     );
 
-    let disk = env.path("usb-monday");
-    std::fs::create_dir_all(&disk).unwrap();
-    env.run(&["media", "add", disk.to_str().unwrap(), "--label", "monday"])
-        .success();
+    env.add_disk("usb-monday", "monday");
     env.run(&["media", "export", "monday"]).success();
     env.run(&["drill"]).success();
     env.write(
@@ -233,10 +227,7 @@ fn rpo_generations_encryption_and_audit_items_follow_kuras_records() {
 
 #[test]
 fn training_item_is_yes_once_a_recovery_exercise_passed() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 83, 4);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(83, 4);
     let (r, _) = env.json(&["report"]);
     let training = item(&r, "training.exercise");
     assert_eq!(training["status"], "no");

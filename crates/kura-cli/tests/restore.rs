@@ -4,7 +4,7 @@ mod testenv;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use predicates::prelude::*;
-use testenv::{Env, noise, require_tool, tree_contents};
+use testenv::{Env, noise, require_tool, snapshot_path, tree_contents};
 
 #[test]
 fn restore_is_byte_identical_with_metadata() {
@@ -33,17 +33,9 @@ fn restore_is_byte_identical_with_metadata() {
 
 #[test]
 fn restore_include_restores_only_that_path() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 8, 10);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(8, 10);
     let inner = src.join("d1");
-    let rel = inner
-        .strip_prefix("/")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let rel = snapshot_path(&inner);
     let target = env.path("out");
     env.run(&[
         "restore",
@@ -68,17 +60,9 @@ fn restore_include_restores_only_that_path() {
 
 #[test]
 fn issue_17_restore_include_file_keeps_layout_of_full_restore() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 8, 10);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(8, 10);
     let file = src.join("d3/f3.dat");
-    let rel = file
-        .strip_prefix("/")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let rel = snapshot_path(&file);
     let target = env.path("out");
     let (report, code) = env.json(&[
         "restore",
@@ -102,10 +86,7 @@ fn issue_17_restore_include_file_keeps_layout_of_full_restore() {
 
 #[test]
 fn issue_17_restore_include_missing_path_is_one_line_error() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 8, 3);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(8, 3);
     let target = env.path("out");
     let out = env
         .kura()
@@ -128,10 +109,7 @@ fn issue_17_restore_include_missing_path_is_one_line_error() {
 
 #[test]
 fn issue_17_restore_into_a_file_is_refused() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 8, 3);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, _) = Env::backed_up(8, 3);
     env.write("afile", b"x");
     env.run(&["restore", "latest", "--target", "afile"])
         .code(1)
@@ -140,10 +118,7 @@ fn issue_17_restore_into_a_file_is_refused() {
 
 #[test]
 fn issue_17_restore_overwrite_policies_report_what_they_did() {
-    let env = Env::new();
-    env.init();
-    let src = env.sample_tree("src", 11, 6);
-    env.run(&["backup", src.to_str().unwrap()]).success();
+    let (env, src) = Env::backed_up(11, 6);
     let target = env.path("out");
     let t = target.to_str().unwrap();
     let total = tree_contents(&src)

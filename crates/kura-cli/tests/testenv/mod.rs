@@ -50,6 +50,42 @@ impl Env {
         self.run(&["init"]).success();
     }
 
+    /// A fresh repository holding one backup of a sample tree at `src` (see [`Env::sample_tree`]):
+    /// the start of most restore, copy and check tests.
+    pub fn backed_up(seed: u64, files: usize) -> (Env, PathBuf) {
+        let env = Env::new();
+        env.init();
+        let src = env.sample_tree("src", seed, files);
+        env.run(&["backup", src.to_str().expect("utf-8 path")])
+            .success();
+        (env, src)
+    }
+
+    /// Register the folder `rel` (created) as the offline disk `label`; returns its path.
+    pub fn add_disk(&self, rel: &str, label: &str) -> PathBuf {
+        let disk = self.path(rel);
+        std::fs::create_dir_all(&disk).expect("mkdir");
+        self.run(&[
+            "media",
+            "add",
+            disk.to_str().expect("utf-8 path"),
+            "--label",
+            label,
+        ])
+        .success();
+        disk
+    }
+
+    /// A hospital-like tree at `rel` with canaries planted in it; returns the tree and the
+    /// planted canaries (`canary plant --json`).
+    pub fn hospital_with_canaries(&self, rel: &str) -> (PathBuf, serde_json::Value) {
+        let src = self.path(rel);
+        kura_testkit::tree::hospital_tree(&src, 60, 5).expect("hospital tree");
+        let (planted, code) = self.json(&["canary", "plant", src.to_str().expect("utf-8 path")]);
+        assert_eq!(code, 0, "{planted}");
+        (src, planted)
+    }
+
     /// Run with --json and parse stdout.
     pub fn json(&self, args: &[&str]) -> (serde_json::Value, i32) {
         let out = self
@@ -115,6 +151,16 @@ pub fn error_line(assert: Assert, code: i32) -> String {
         .unwrap_or_else(|| panic!("not one error line: {stderr:?}"));
     assert!(!message.contains('\n'), "more than one line: {stderr:?}");
     message.to_string()
+}
+
+/// An absolute path as a snapshot stores it, and as it lies under a restore target: without the
+/// leading `/`.
+pub fn snapshot_path(path: &Path) -> String {
+    path.strip_prefix("/")
+        .expect("absolute path")
+        .to_str()
+        .expect("utf-8 path")
+        .to_string()
 }
 
 /// Every regular file under `root` (relative path → bytes), plus symlink targets.
