@@ -204,7 +204,10 @@ mod tests {
         let nothing = anyhow::Error::new(EngineError::NothingToCopy);
         assert_eq!(code_of_error(&nothing), Code::NothingToCopy);
         // A copy's verification failing is a failure, not a refusal.
-        assert_eq!(code_of_error(&anyhow::anyhow!("disk a failed")), Code::Error);
+        assert_eq!(
+            code_of_error(&anyhow::anyhow!("disk a failed")),
+            Code::Error
+        );
     }
 
     #[test]

@@ -821,7 +821,9 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     // forget is paused until the incident is released (audited).
     let message = testenv::error_line(env.run(&["forget", "--keep-last", "1"]), 21);
     assert!(
-        message.starts_with(&format!("forget and prune are paused: guard incident {id} (")),
+        message.starts_with(&format!(
+            "forget and prune are paused: guard incident {id} ("
+        )),
         "{message}"
     );
     assert!(

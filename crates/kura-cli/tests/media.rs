@@ -72,7 +72,10 @@ fn unjudged_snapshots_are_not_exported_without_force_and_wrong_disk_is_refused()
         .unwrap()
         .to_string();
     // A named snapshot that is not clean: refused for safety (20) until forced.
-    let message = error_line(env.run(&["media", "export", "a", "--snapshot", &latest]), 20);
+    let message = error_line(
+        env.run(&["media", "export", "a", "--snapshot", &latest]),
+        20,
+    );
     assert_eq!(
         message,
         format!(

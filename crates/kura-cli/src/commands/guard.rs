@@ -150,11 +150,7 @@ impl Render for WatchEvent<'_> {
                 i.writer.comm,
                 i.writer.pid,
                 i.writer.pgid,
-                i.writer
-                    .exe
-                    .as_deref()
-                    .map(|e| e.display().to_string())
-                    .unwrap_or_else(|| "?".into()),
+                exe_of(i),
                 i.action,
                 i.reasons.join("; "),
                 i.damaged.len(),
@@ -170,6 +166,15 @@ impl Render for WatchEvent<'_> {
         };
         p.notice(format!("kura guard: {line}"));
     }
+}
+
+/// The writer's executable for people, `?` when unknown.
+fn exe_of(i: &Incident) -> String {
+    i.writer
+        .exe
+        .as_deref()
+        .map(|e| e.display().to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn incidents(ctx: &Ctx) -> Result<Outcome> {
@@ -201,11 +206,7 @@ impl Render for Incidents<'_> {
                 i.action,
                 i.writer.comm,
                 i.writer.pid,
-                i.writer
-                    .exe
-                    .as_deref()
-                    .map(|e| e.display().to_string())
-                    .unwrap_or_else(|| "?".into()),
+                exe_of(i),
                 i.damaged.len(),
                 i.created.len()
             ));

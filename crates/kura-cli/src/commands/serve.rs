@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kura_engine::{LockMode, Verdict};
 use kura_ssmix::PatientIndex;
-use serde::Serialize;
 use kura_viewer::{AccessLog, Banner, ServeOptions, Shown, TlsIdentity, ViewerUser};
+use serde::Serialize;
 
 use crate::cli::ServeCmd;
 use crate::context::Ctx;
@@ -167,10 +167,8 @@ pub fn run(ctx: &Ctx, cmd: &ServeCmd) -> Result<Outcome> {
         })
         .collect();
     if users.is_empty() && !cmd.listen.ip().is_loopback() {
-        bail!(
-            "refusing to serve patient data on {} without login: add [[viewer.user]] entries (kura serve --hash-password) or listen on 127.0.0.1",
-            cmd.listen
-        );
+        // The viewer refuses this too; asked here, it fails before the snapshot is indexed.
+        return Err(kura_viewer::Error::InsecureListen(cmd.listen).into());
     }
     // Before indexing: a bad certificate fails fast.
     let tls = tls_identity(ctx, cmd)?;
