@@ -804,18 +804,40 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
         "the attacker's renamed copies are listed for removal: {rep}"
     );
 
-    // --in-place puts exactly the damaged files back where they were.
-    env.run(&[
+    // Someone edits a damaged file after the incident (here: writes it again at its path).
+    let edited = lost[0].clone();
+    std::fs::write(&edited, b"edited after the incident").expect("edit");
+
+    // --in-place puts exactly the damaged files back where they were, and keeps the later
+    // edit aside (never deleted), under the watched root.
+    let (rep, code) = env.json(&[
         "restore",
         "latest",
         "--incident",
         &id.to_string(),
         "--in-place",
-    ])
-    .success();
+    ]);
+    assert_eq!(code, 0, "{rep}");
     assert!(
         changed_or_gone(&inv).is_empty(),
         "after an in-place restore nothing of the inventory is lost"
+    );
+    let kept = rep["kept_aside"].as_array().expect("kept_aside");
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the file changed after the incident is kept aside: {rep}"
+    );
+    assert_eq!(kept[0]["path"], edited.display().to_string(), "{rep}");
+    let at = PathBuf::from(kept[0]["kept_at"].as_str().expect("kept_at"));
+    assert!(
+        at.starts_with(s.join(".kura-replaced").join(id.to_string())),
+        "{}",
+        at.display()
+    );
+    assert_eq!(
+        std::fs::read(&at).expect("kept file"),
+        b"edited after the incident"
     );
 
     // forget is paused until the incident is released (audited).
