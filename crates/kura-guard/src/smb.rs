@@ -128,6 +128,38 @@ fn run(cmd: &mut Command, stdin: Option<&str>, what: &str) -> Option<String> {
 /// Hours an SMB client's address stays in `inet kura blocked`.
 pub const BLOCK_HOURS: u32 = 24;
 
+/// The nftables transaction that blocks `ip`: the table `inet kura` with the sets `blocked`
+/// (IPv4) and `blocked6` (IPv6, with timeouts) and an input chain dropping their members. It
+/// is idempotent, so a second trip changes nothing but the element's timeout: declaring an
+/// existing table, set or chain is a no-op, the chain is flushed and its two rules added again
+/// in the same atomic transaction (exactly one rule per family, however many trips), and the
+/// element is added, deleted and added again, so it exists once with a fresh timeout.
+pub(crate) fn nft_script(ip: &str) -> String {
+    let set = if ip.contains(':') {
+        "blocked6"
+    } else {
+        "blocked"
+    };
+    format!(
+        "table inet kura {{\n set blocked {{ type ipv4_addr; flags timeout; }}\n set blocked6 {{ type ipv6_addr; flags timeout; }}\n chain input {{ type filter hook input priority -10; policy accept; }}\n}}\n\
+         flush chain inet kura input\n\
+         add rule inet kura input ip saddr @blocked drop\n\
+         add rule inet kura input ip6 saddr @blocked6 drop\n\
+         add element inet kura {set} {{ {ip} timeout {BLOCK_HOURS}h }}\n\
+         delete element inet kura {set} {{ {ip} }}\n\
+         add element inet kura {set} {{ {ip} timeout {BLOCK_HOURS}h }}\n"
+    )
+}
+
+/// Blocks `ip` in the network namespace `netns` (e.g. `/proc/PID/ns/net`); an error line when
+/// it failed.
+pub(crate) fn block(ip: &str, netns: &Path) -> Option<String> {
+    let mut nft = Command::new("nsenter");
+    nft.arg(format!("--net={}", netns.display()))
+        .args(["nft", "-f", "-"]);
+    run(&mut nft, Some(&nft_script(ip)), "nft (inet kura blocked)")
+}
+
 /// Cuts the SMB client `ip` off: freezes its smbd child (SIGSTOP), blocks its address in the
 /// child's network namespace, ends the child (SIGTERM, never SIGKILL) and closes the client's
 /// other sessions (`smbcontrol smbd kill-client-ip`). Returns one line per step that failed.
@@ -138,20 +170,7 @@ pub(crate) fn cut_off(ip: &str, smbd_pid: i32, smb_conf: Option<&Path>) -> Vec<S
         errors.push(format!("SIGSTOP of smbd child {smbd_pid}: {e}"));
     }
     // The block next, while the child (and so its network namespace) still exists.
-    // The set and the rule that drops its members, in the namespace smbd serves from.
-    let family = if ip.contains(':') {
-        "ipv6_addr"
-    } else {
-        "ipv4_addr"
-    };
-    let match_ = if ip.contains(':') { "ip6" } else { "ip" };
-    let script = format!(
-        "table inet kura {{\n set blocked {{ type {family}; flags timeout; }}\n chain input {{ type filter hook input priority -10; policy accept; {match_} saddr @blocked drop; }}\n}}\nadd element inet kura blocked {{ {ip} timeout {BLOCK_HOURS}h }}\n"
-    );
-    let mut nft = Command::new("nsenter");
-    nft.arg(format!("--net=/proc/{smbd_pid}/ns/net"))
-        .args(["nft", "-f", "-"]);
-    errors.extend(run(&mut nft, Some(&script), "nft (inet kura blocked)"));
+    errors.extend(block(ip, Path::new(&format!("/proc/{smbd_pid}/ns/net"))));
     // End the child (SIGTERM, delivered once it continues), then close any other session of
     // the same client.
     for sig in [libc::SIGTERM, libc::SIGCONT] {
@@ -173,6 +192,54 @@ pub(crate) fn cut_off(ip: &str, smbd_pid: i32, smb_conf: Option<&Path>) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_block_is_one_transaction_per_family() {
+        let v4 = nft_script("10.233.1.2");
+        assert!(v4.contains("add element inet kura blocked { 10.233.1.2 timeout 24h }"));
+        assert!(v4.contains("flush chain inet kura input\n"));
+        let v6 = nft_script("fd00::2");
+        assert!(v6.contains("add element inet kura blocked6 { fd00::2 timeout 24h }"));
+    }
+
+    /// Two trips on the same client (and one on another) leave one drop rule per family and one
+    /// element per address, in a network namespace of the test's own (root; skipped otherwise).
+    #[test]
+    fn blocking_twice_adds_the_rule_once() {
+        if crate::fan::euid() != 0 || Command::new("nft").arg("--version").output().is_err()
+        {
+            eprintln!("SKIPPED blocking_twice_adds_the_rule_once: needs root and nft");
+            assert_ne!(
+                std::env::var("KURA_REQUIRE_TOOLS").as_deref(),
+                Ok("1"),
+                "KURA_REQUIRE_TOOLS=1: root and nft are required"
+            );
+            return;
+        }
+        let ns = format!("kura-nft-{}", std::process::id());
+        let st = Command::new("ip").args(["netns", "add", &ns]).status();
+        assert!(st.is_ok_and(|s| s.success()), "ip netns add");
+        struct Gone(String);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+            }
+        }
+        let _gone = Gone(ns.clone());
+        let path = std::path::PathBuf::from(format!("/run/netns/{ns}"));
+        for ip in ["10.233.1.2", "10.233.1.2", "10.233.1.3", "fd00::2"] {
+            assert_eq!(block(ip, &path), None, "blocking {ip}");
+        }
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "list", "table", "inet", "kura"])
+            .output()
+            .expect("nft list");
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(table.matches("saddr @blocked drop").count(), 1, "{table}");
+        assert_eq!(table.matches("saddr @blocked6 drop").count(), 1, "{table}");
+        assert_eq!(table.matches("10.233.1.2").count(), 1, "{table}");
+        assert!(table.contains("10.233.1.3") && table.contains("fd00::2"), "{table}");
+    }
 
     #[test]
     fn proc_net_tcp_addresses() {
