@@ -1,5 +1,6 @@
 //! Samba: behind an `smbd` child the writer is the SMB client. One child serves one client
-//! session; its TCP socket (`/proc/PID/fd` against `/proc/PID/net/tcp{,6}`, read in the child's
+//! session; `smbstatus --json` (Samba 4.15+) maps the child's pid to the client's address and
+//! user, and when that fails, its TCP socket (`/proc/PID/fd` against `/proc/PID/net/tcp{,6}`, read in the child's
 //! own network namespace) gives the client's address. Cutting a client off: `smbcontrol smbd
 //! kill-client-ip`, its address in the nftables set `inet kura blocked` (with a timeout), and
 //! SIGTERM of the child (never SIGKILL: smbd's shared memory could be left inconsistent).
@@ -86,6 +87,79 @@ pub(crate) fn client_ip(pid: i32) -> Option<String> {
         let table = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok()?;
         remote_in_table(&table, &inodes)
     })
+}
+
+/// Names the SMB client behind the `smbd` child `pid`: its address and user from `smbstatus
+/// --json` (Samba 4.15+), else its address from the child's TCP socket.
+pub(crate) fn identify(w: &mut crate::Writer, pid: i32, smb_conf: Option<&Path>) {
+    if let Some((ip, user)) = smbstatus(smb_conf).and_then(|doc| session_of(&doc, pid)) {
+        w.client_ip = ip;
+        w.user = user;
+    }
+    if w.client_ip.is_none() {
+        w.client_ip = client_ip(pid);
+    }
+}
+
+/// `smbstatus --json --brief` (sessions only), parsed; `None` when it is missing, fails, takes
+/// more than two seconds or prints no JSON (Samba before 4.15).
+fn smbstatus(smb_conf: Option<&Path>) -> Option<serde_json::Value> {
+    let mut cmd = Command::new("smbstatus");
+    if let Some(c) = smb_conf {
+        cmd.arg("-s").arg(c);
+    }
+    cmd.args(["--json", "--brief"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().ok()?;
+    let mut out = child.stdout.take()?;
+    // Read on a thread so that a hung smbstatus cannot hold the guard past its deadline.
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    serde_json::from_slice(&reader.join().ok()?).ok()
+}
+
+/// The address and user of the session served by `pid` in an `smbstatus --json` document:
+/// `sessions.*.server_id.pid`, the address from `hostname` (`ipv4:10.0.0.2:50000`,
+/// `ipv6:[fd00::2]:50000`) or else `remote_machine` when it is an address, and `username`.
+pub(crate) fn session_of(doc: &serde_json::Value, pid: i32) -> Option<(Option<String>, Option<String>)> {
+    let pid_s = pid.to_string();
+    let session = doc.get("sessions")?.as_object()?.values().find(|s| {
+        let p = &s["server_id"]["pid"];
+        p.as_str() == Some(pid_s.as_str()) || p.as_i64() == Some(i64::from(pid))
+    })?;
+    let from_hostname = session["hostname"].as_str().and_then(|h| {
+        let rest = h.strip_prefix("ipv4:").or_else(|| h.strip_prefix("ipv6:"))?;
+        let addr = match rest.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => rest.rsplit_once(':').map_or(rest, |(a, _)| a),
+        };
+        addr.parse::<std::net::IpAddr>().ok()
+    });
+    let ip = from_hostname
+        .or_else(|| session["remote_machine"].as_str()?.parse().ok())
+        .map(|a: std::net::IpAddr| a.to_string());
+    let user = session["username"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .map(str::to_string);
+    Some((ip, user))
 }
 
 /// Runs a command with a bounded wait; an error line when it fails.
@@ -192,6 +266,29 @@ pub(crate) fn cut_off(ip: &str, smbd_pid: i32, smb_conf: Option<&Path>) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smbstatus_sessions_name_the_client_and_user() {
+        // The shape of Samba 4.17's `smbstatus --json --brief`.
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"{"timestamp":"2026-12-01T20:00:00+0000","version":"4.17.12-Debian","smb_conf":"/etc/samba/smb.conf",
+            "sessions":{"3614861": {"session_id":"3614861","server_id":{"pid":"4242","task_id":"0","vnn":"4294967295","unique_id":"1"},
+              "uid":65534,"gid":65534,"username":"nobody","groupname":"nogroup","remote_machine":"10.233.1.2",
+              "hostname":"ipv4:10.233.1.2:50312","session_dialect":"SMB3_11"},
+             "99": {"server_id":{"pid":"77"},"username":"ward3","remote_machine":"PC-7","hostname":"ipv6:[fd00::2]:445"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            session_of(&doc, 4242),
+            Some((Some("10.233.1.2".into()), Some("nobody".into())))
+        );
+        assert_eq!(
+            session_of(&doc, 77),
+            Some((Some("fd00::2".into()), Some("ward3".into())))
+        );
+        assert_eq!(session_of(&doc, 5), None);
+        assert_eq!(session_of(&serde_json::json!({}), 5), None);
+    }
 
     #[test]
     fn the_block_is_one_transaction_per_family() {
