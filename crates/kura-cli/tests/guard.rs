@@ -1187,6 +1187,11 @@ fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
         .unwrap_or_else(|| panic!("no trip: {:?}", guard.seen));
     let client_ip = format!("10.233.{}.2", lab.net());
     assert_eq!(trip["writer"]["client_ip"], client_ip.as_str(), "{trip}");
+    // smbstatus --json names the session's user (a guest here: Samba's guest account).
+    assert!(
+        trip["writer"]["user"].as_str().is_some_and(|u| !u.is_empty()),
+        "{trip}"
+    );
     assert_eq!(trip["action"], "client_cut_off", "{trip}");
     assert_eq!(trip["action_errors"], serde_json::json!([]), "{trip}");
     drop(guard);

@@ -1064,6 +1064,13 @@ impl Guard {
         created: Vec<String>,
         sink: &mut dyn FnMut(Report),
     ) {
+        // Freeze the session first, then finish naming its client (smbstatus) while it
+        // cannot write.
+        let mut w = w;
+        if self.opts.action != Action::Alert {
+            let _ = crate::fan::kill_pid(pid, libc::SIGSTOP);
+        }
+        crate::smb::complete(&mut w, pid);
         let (action, errors) = match (&w.client_ip, self.opts.action) {
             (_, Action::Alert) => ("alerted", Vec::new()),
             (Some(ip), _) => (

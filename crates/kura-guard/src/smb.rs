@@ -89,15 +89,51 @@ pub(crate) fn client_ip(pid: i32) -> Option<String> {
     })
 }
 
-/// Names the SMB client behind the `smbd` child `pid`: its address and user from `smbstatus
-/// --json` (Samba 4.15+), else its address from the child's TCP socket.
+/// What `smbstatus` said about a session: its address and user.
+type Session = (Option<String>, Option<String>);
+
+/// `smbstatus` lookups under way, by smbd child pid (see [`identify`]).
+static LOOKUPS: std::sync::Mutex<Vec<(i32, std::sync::mpsc::Receiver<Option<Session>>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Starts naming the SMB client behind the `smbd` child `pid`: its address from the child's
+/// TCP socket at once (a few reads in /proc), and `smbstatus --json` (Samba 4.15+: address and
+/// user) on a thread of its own, so the guard never waits for it while reading events; the
+/// answer is taken by [`complete`] when the writer trips.
 pub(crate) fn identify(w: &mut crate::Writer, pid: i32, smb_conf: Option<&Path>) {
-    if let Some((ip, user)) = smbstatus(smb_conf).and_then(|doc| session_of(&doc, pid)) {
-        w.client_ip = ip;
-        w.user = user;
+    w.client_ip = client_ip(pid);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let conf = smb_conf.map(Path::to_path_buf);
+    let started = std::thread::Builder::new()
+        .name("kura-smbstatus".into())
+        .spawn(move || {
+            let _ = tx.send(smbstatus(conf.as_deref()).and_then(|doc| session_of(&doc, pid)));
+        });
+    if started.is_ok() {
+        let mut l = LOOKUPS.lock().unwrap_or_else(|e| e.into_inner());
+        if l.len() > 1024 {
+            l.drain(..512);
+        }
+        l.push((pid, rx));
     }
-    if w.client_ip.is_none() {
-        w.client_ip = client_ip(pid);
+}
+
+/// Takes `smbstatus`'s answer for `pid` (waiting at most two seconds: call it once the child is
+/// frozen): its address wins over the socket's, and it names the user. Without an answer the
+/// socket's address stays.
+pub(crate) fn complete(w: &mut crate::Writer, pid: i32) {
+    let rx = {
+        let mut l = LOOKUPS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = l.iter().position(|(p, _)| *p == pid) else {
+            return;
+        };
+        l.swap_remove(i).1
+    };
+    if let Ok(Some((ip, user))) = rx.recv_timeout(Duration::from_secs(2)) {
+        if ip.is_some() {
+            w.client_ip = ip;
+        }
+        w.user = user;
     }
 }
 
