@@ -582,10 +582,18 @@ fn guard_stops_eight_setsid_workers_in_one_cgroup_as_one_writer() {
     while !cg.pids().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(cg.pids(), Vec::<String>::new(), "every worker of the cgroup is gone");
+    assert_eq!(
+        cg.pids(),
+        Vec::<String>::new(),
+        "every worker of the cgroup is gone"
+    );
     drop(guard);
     let lost = lost(&inv);
-    eprintln!("guard workers8_setsid in a cgroup: {} of {} files lost", lost.len(), inv.len());
+    eprintln!(
+        "guard workers8_setsid in a cgroup: {} of {} files lost",
+        lost.len(),
+        inv.len()
+    );
     assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
 }
 
@@ -1189,7 +1197,9 @@ fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
     assert_eq!(trip["writer"]["client_ip"], client_ip.as_str(), "{trip}");
     // smbstatus --json names the session's user (a guest here: Samba's guest account).
     assert!(
-        trip["writer"]["user"].as_str().is_some_and(|u| !u.is_empty()),
+        trip["writer"]["user"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
         "{trip}"
     );
     assert_eq!(trip["action"], "client_cut_off", "{trip}");

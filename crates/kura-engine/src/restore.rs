@@ -266,82 +266,82 @@ fn restore_stream<I>(
 where
     I: Iterator<Item = rustic_core::RusticResult<(PathBuf, Node)>> + Clone,
 {
-        let target_str = target.to_str().ok_or_else(|| Error::BadTarget {
-            what: "restore target",
-            path: target.to_path_buf(),
-            problem: "not valid UTF-8",
-        })?;
-        if opts.dry_run && !target.exists() {
-            // Nothing exists yet: everything would be written (planning against a missing
-            // folder would only make rustic_core log a walk error).
-            for item in stream {
-                let (_, n) = item.ctx("reading a snapshot tree")?;
-                match n.node_type {
-                    NodeType::Dir => report.dirs += 1,
-                    NodeType::File => {
-                        report.files += 1;
-                        report.bytes += n.meta.size;
-                    }
-                    _ => {}
+    let target_str = target.to_str().ok_or_else(|| Error::BadTarget {
+        what: "restore target",
+        path: target.to_path_buf(),
+        problem: "not valid UTF-8",
+    })?;
+    if opts.dry_run && !target.exists() {
+        // Nothing exists yet: everything would be written (planning against a missing
+        // folder would only make rustic_core log a walk error).
+        for item in stream {
+            let (_, n) = item.ctx("reading a snapshot tree")?;
+            match n.node_type {
+                NodeType::Dir => report.dirs += 1,
+                NodeType::File => {
+                    report.files += 1;
+                    report.bytes += n.meta.size;
                 }
-            }
-            report.duration_secs = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        let dest = LocalDestination::new(&format!("{target_str}/"), !opts.dry_run, false)
-            .ctx("preparing the restore target")?;
-        // `never` and `if-newer` leave existing files alone: drop those from the stream, and
-        // count them as skipped while planning.
-        let skipped = std::rc::Rc::new(std::cell::Cell::new(0u64));
-        let policy = opts.overwrite;
-        let counter = skipped.clone();
-        let dest_root = target.to_path_buf();
-        let stream = stream.filter(move |item| {
-            let Ok((p, n)) = item else { return true };
-            if n.is_dir() || !keep_for_overwrite(policy, &dest_root.join(p), n) {
-                return true;
-            }
-            counter.set(counter.get() + 1);
-            false
-        });
-        // `always`: read every existing file and rewrite it unless its content is already the
-        // snapshot's; the others trust size and modification time (as restic does).
-        let rustic_opts =
-            rustic_core::RestoreOptions::default().verify_existing(policy == Overwrite::Always);
-        let plan = repo
-            .prepare_restore(&rustic_opts, stream.clone(), &dest, opts.dry_run)
-            .ctx("planning the restore")?;
-        let stats = &plan.stats;
-        report.files = stats.files.restore;
-        report.overwritten = stats.files.modify;
-        report.skipped = stats.files.unchanged + stats.files.verified + skipped.get();
-        report.dirs = stats.dirs.restore;
-        report.bytes = plan.restore_size;
-        report.unlisted = stats.files.additional + stats.dirs.additional;
-        if opts.dry_run {
-            report.duration_secs = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        // rustic_core's restorer unwraps write errors inside its thread pool (a full target
-        // disk panics). Contain that here and report it as an error naming the target.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            repo.restore(plan, &rustic_opts, stream, &dest)
-        }));
-        match result {
-            Ok(r) => r.ctx("restoring")?,
-            Err(panic) => {
-                let cause = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown failure");
-                let cause = cause.rsplit("Err` value: ").next().unwrap_or(cause);
-                return Err(Error::Restore {
-                    target: target.to_path_buf(),
-                    cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
-                });
+                _ => {}
             }
         }
         report.duration_secs = started.elapsed().as_secs_f64();
-        Ok(report)
+        return Ok(report);
+    }
+    let dest = LocalDestination::new(&format!("{target_str}/"), !opts.dry_run, false)
+        .ctx("preparing the restore target")?;
+    // `never` and `if-newer` leave existing files alone: drop those from the stream, and
+    // count them as skipped while planning.
+    let skipped = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let policy = opts.overwrite;
+    let counter = skipped.clone();
+    let dest_root = target.to_path_buf();
+    let stream = stream.filter(move |item| {
+        let Ok((p, n)) = item else { return true };
+        if n.is_dir() || !keep_for_overwrite(policy, &dest_root.join(p), n) {
+            return true;
+        }
+        counter.set(counter.get() + 1);
+        false
+    });
+    // `always`: read every existing file and rewrite it unless its content is already the
+    // snapshot's; the others trust size and modification time (as restic does).
+    let rustic_opts =
+        rustic_core::RestoreOptions::default().verify_existing(policy == Overwrite::Always);
+    let plan = repo
+        .prepare_restore(&rustic_opts, stream.clone(), &dest, opts.dry_run)
+        .ctx("planning the restore")?;
+    let stats = &plan.stats;
+    report.files = stats.files.restore;
+    report.overwritten = stats.files.modify;
+    report.skipped = stats.files.unchanged + stats.files.verified + skipped.get();
+    report.dirs = stats.dirs.restore;
+    report.bytes = plan.restore_size;
+    report.unlisted = stats.files.additional + stats.dirs.additional;
+    if opts.dry_run {
+        report.duration_secs = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    // rustic_core's restorer unwraps write errors inside its thread pool (a full target
+    // disk panics). Contain that here and report it as an error naming the target.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        repo.restore(plan, &rustic_opts, stream, &dest)
+    }));
+    match result {
+        Ok(r) => r.ctx("restoring")?,
+        Err(panic) => {
+            let cause = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown failure");
+            let cause = cause.rsplit("Err` value: ").next().unwrap_or(cause);
+            return Err(Error::Restore {
+                target: target.to_path_buf(),
+                cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
+            });
+        }
+    }
+    report.duration_secs = started.elapsed().as_secs_f64();
+    Ok(report)
 }

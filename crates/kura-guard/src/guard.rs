@@ -998,6 +998,8 @@ impl Guard {
                     "KURA_WRITER_CLIENT_IP",
                     w.client_ip.clone().unwrap_or_default(),
                 )
+                .env("KURA_WRITER_USER", w.user.clone().unwrap_or_default())
+                .env("KURA_WRITER_CGROUP", w.cgroup.clone().unwrap_or_default())
                 .stdin(std::process::Stdio::null())
                 .spawn();
             match spawned {

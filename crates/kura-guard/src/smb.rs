@@ -174,14 +174,19 @@ fn smbstatus(smb_conf: Option<&Path>) -> Option<serde_json::Value> {
 /// The address and user of the session served by `pid` in an `smbstatus --json` document:
 /// `sessions.*.server_id.pid`, the address from `hostname` (`ipv4:10.0.0.2:50000`,
 /// `ipv6:[fd00::2]:50000`) or else `remote_machine` when it is an address, and `username`.
-pub(crate) fn session_of(doc: &serde_json::Value, pid: i32) -> Option<(Option<String>, Option<String>)> {
+pub(crate) fn session_of(
+    doc: &serde_json::Value,
+    pid: i32,
+) -> Option<(Option<String>, Option<String>)> {
     let pid_s = pid.to_string();
     let session = doc.get("sessions")?.as_object()?.values().find(|s| {
         let p = &s["server_id"]["pid"];
         p.as_str() == Some(pid_s.as_str()) || p.as_i64() == Some(i64::from(pid))
     })?;
     let from_hostname = session["hostname"].as_str().and_then(|h| {
-        let rest = h.strip_prefix("ipv4:").or_else(|| h.strip_prefix("ipv6:"))?;
+        let rest = h
+            .strip_prefix("ipv4:")
+            .or_else(|| h.strip_prefix("ipv6:"))?;
         let addr = match rest.strip_prefix('[') {
             Some(v6) => v6.split(']').next()?,
             None => rest.rsplit_once(':').map_or(rest, |(a, _)| a),
@@ -339,8 +344,7 @@ mod tests {
     /// element per address, in a network namespace of the test's own (root; skipped otherwise).
     #[test]
     fn blocking_twice_adds_the_rule_once() {
-        if crate::fan::euid() != 0 || Command::new("nft").arg("--version").output().is_err()
-        {
+        if crate::fan::euid() != 0 || Command::new("nft").arg("--version").output().is_err() {
             eprintln!("SKIPPED blocking_twice_adds_the_rule_once: needs root and nft");
             assert_ne!(
                 std::env::var("KURA_REQUIRE_TOOLS").as_deref(),
@@ -371,7 +375,10 @@ mod tests {
         assert_eq!(table.matches("saddr @blocked drop").count(), 1, "{table}");
         assert_eq!(table.matches("saddr @blocked6 drop").count(), 1, "{table}");
         assert_eq!(table.matches("10.233.1.2").count(), 1, "{table}");
-        assert!(table.contains("10.233.1.3") && table.contains("fd00::2"), "{table}");
+        assert!(
+            table.contains("10.233.1.3") && table.contains("fd00::2"),
+            "{table}"
+        );
     }
 
     #[test]

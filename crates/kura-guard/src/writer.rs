@@ -304,19 +304,31 @@ mod tests {
     #[test]
     fn unit_cgroups_group_services_and_scopes_never_a_login() {
         let u = |p: &str| unit_cgroup(p);
-        assert_eq!(u("/system.slice/smbd.service"), Some("/system.slice/smbd.service".into()));
+        assert_eq!(
+            u("/system.slice/smbd.service"),
+            Some("/system.slice/smbd.service".into())
+        );
         assert_eq!(
             u("/system.slice/docker-1.scope/inner"),
             Some("/system.slice/docker-1.scope".into())
         );
-        assert_eq!(u("/kura-attack-7.scope"), Some("/kura-attack-7.scope".into()));
-        assert_eq!(u("/system.slice/run-u42.service"), Some("/system.slice/run-u42.service".into()));
+        assert_eq!(
+            u("/kura-attack-7.scope"),
+            Some("/kura-attack-7.scope".into())
+        );
+        assert_eq!(
+            u("/system.slice/run-u42.service"),
+            Some("/system.slice/run-u42.service".into())
+        );
         assert_eq!(u("/"), None, "the root cgroup");
         assert_eq!(u(""), None);
         assert_eq!(u("/init.scope"), None);
         assert_eq!(u("/system.slice"), None, "a slice is not a unit");
         assert_eq!(u("/user.slice/user-1000.slice/session-3.scope"), None);
-        assert_eq!(u("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"), None);
+        assert_eq!(
+            u("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
+            None
+        );
     }
 
     #[test]

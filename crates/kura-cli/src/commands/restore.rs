@@ -277,9 +277,7 @@ fn put_back(
 /// later edit after it.
 fn changed_after(meta: &std::fs::Metadata, t: jiff::Timestamp) -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    let at = |secs: i64, nanos: i64| {
-        jiff::Timestamp::new(secs, nanos as i32).is_ok_and(|x| x > t)
-    };
+    let at = |secs: i64, nanos: i64| jiff::Timestamp::new(secs, nanos as i32).is_ok_and(|x| x > t);
     at(meta.ctime(), meta.ctime_nsec()) || at(meta.mtime(), meta.mtime_nsec())
 }
 

@@ -82,7 +82,10 @@ fn restore_of_a_set_of_paths_writes_exactly_them_in_one_pass_and_lists_the_missi
         .expect("restore");
     assert_eq!(report.files, 3, "{report:?}");
     let read = |rel: &str| std::fs::read(target.path().join(p(rel))).ok();
-    assert_eq!(read("ward/a.txt").as_deref(), Some(&b"allergy: penicillin"[..]));
+    assert_eq!(
+        read("ward/a.txt").as_deref(),
+        Some(&b"allergy: penicillin"[..])
+    );
     assert_eq!(read("ward/sub/c.txt").as_deref(), Some(&b"discharged"[..]));
     assert_eq!(read("lab/d.txt").as_deref(), Some(&b"potassium 4.1"[..]));
     assert_eq!(read("ward/b.txt"), None);
