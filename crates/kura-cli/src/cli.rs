@@ -612,7 +612,8 @@ pub struct RestoreCmd {
     #[arg(long, value_name = "ID", conflicts_with = "include")]
     pub incident: Option<u64>,
     /// With --incident: put the damaged files back where they were (their paths in the
-    /// snapshot are absolute), overwriting what the attacker left.
+    /// snapshot are absolute), replacing what the attacker left; a file changed after the
+    /// incident is moved aside to <root>/.kura-replaced/ID/ first, never overwritten.
     #[arg(long, requires = "incident", conflicts_with = "target")]
     pub in_place: bool,
 }

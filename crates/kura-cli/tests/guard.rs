@@ -222,8 +222,13 @@ fn attack(mode: &str) {
     let worker = std::env::var("KURA_TEST_WORKER")
         .ok()
         .and_then(|w| w.parse::<usize>().ok());
-    if mode == "workers8" && worker.is_none() {
-        // Eight forked workers in this process group: one writer for the guard.
+    if mode.starts_with("workers8") && worker.is_none() {
+        // Into the test's cgroup first (the workers inherit it).
+        if let Ok(cg) = std::env::var("KURA_TEST_CGROUP") {
+            std::fs::write(Path::new(&cg).join("cgroup.procs"), "0").expect("join the cgroup");
+        }
+        // Eight forked workers in this process group (or, `workers8_setsid`, each in a session
+        // of its own, inside one cgroup): one writer for the guard.
         let mut kids: Vec<Child> = (0..8)
             .map(|i| {
                 let mut c = Command::new(std::env::current_exe().expect("exe"));
@@ -234,6 +239,7 @@ fn attack(mode: &str) {
                     "--test-threads=1",
                 ])
                 .env("KURA_TEST_WORKER", i.to_string())
+                .env_remove("KURA_TEST_CGROUP")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
                 c.spawn().expect("worker")
@@ -243,6 +249,9 @@ fn attack(mode: &str) {
             let _ = k.wait();
         }
         return;
+    }
+    if mode == "workers8_setsid" {
+        rustix::process::setsid().expect("setsid");
     }
     let mut files = Vec::new();
     walk(&share, &order, &mut files);
@@ -260,7 +269,7 @@ fn attack(mode: &str) {
         };
         let mut c = kura_sim::attack::Cipher::new(&mut r);
         let _ = match mode {
-            "inplace_rename" | "workers8" => {
+            "inplace_rename" | "workers8" | "workers8_setsid" => {
                 c.apply(&mut data);
                 std::fs::write(f, &data)
                     .and_then(|_| std::fs::rename(f, with_ext(f, &ext)))
@@ -472,6 +481,119 @@ fn guard_stops_eight_forked_workers_as_one_writer() {
     }
     let env = Env::new();
     let (_, lost) = run_attack(&env, "workers8", "random", 16);
+    assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `…/unified` on a hybrid).
+fn cgroup2_mount() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next() == Some("cgroup2"))
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    })
+}
+
+/// A transient cgroup the test creates (a `.scope`, as systemd-run would), emptied with
+/// `cgroup.kill` and removed when dropped.
+struct TestCgroup {
+    dir: PathBuf,
+    /// Its path inside the hierarchy, as `/proc/PID/cgroup` names it.
+    name: String,
+}
+
+impl TestCgroup {
+    fn new(mount: &Path) -> TestCgroup {
+        // Directly under the root of the hierarchy (this test may run in any cgroup).
+        let leaf = format!("kura-test-attack-{}.scope", std::process::id());
+        let dir = mount.join(&leaf);
+        std::fs::create_dir(&dir).expect("create the test cgroup");
+        TestCgroup {
+            dir,
+            name: format!("/{leaf}"),
+        }
+    }
+
+    fn pids(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.freeze"), "0");
+        for _ in 0..100 {
+            let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn guard_stops_eight_setsid_workers_in_one_cgroup_as_one_writer() {
+    if !root_or_skip("guard_stops_eight_setsid_workers_in_one_cgroup_as_one_writer") {
+        return;
+    }
+    let Some(mount) = cgroup2_mount() else {
+        kura_testkit::tools::available_or_skip(
+            false,
+            "guard_stops_eight_setsid_workers_in_one_cgroup_as_one_writer (needs cgroup v2)",
+            "mount the cgroup v2 hierarchy",
+        );
+        return;
+    };
+    let cg = TestCgroup::new(&mount);
+    let env = Env::new();
+    let s = share(&env, 300, 23);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let inv = inventory(&s);
+    let mut attacker = helper(&[
+        ("KURA_TEST_ATTACK", "workers8_setsid".to_string()),
+        ("KURA_TEST_SHARE", s.display().to_string()),
+        ("KURA_TEST_ORDER", "random".to_string()),
+        ("KURA_TEST_SEED", "23".to_string()),
+        ("KURA_TEST_CGROUP", cg.dir.display().to_string()),
+    ])
+    .spawn()
+    .expect("attacker");
+    let status = wait_bounded(&mut attacker, Duration::from_secs(30), "workers8_setsid");
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no trip; reports {:?}", guard.seen));
+    // The parent never writes: it dies only because the whole cgroup was stopped.
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the attacker's parent was not killed with its cgroup ({status:?}); trip {trip}"
+    );
+    assert_eq!(trip["action"], "killed", "{trip}");
+    assert_eq!(trip["writer"]["cgroup"], cg.name.as_str(), "{trip}");
+    let later = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
+    let trips = later.iter().filter(|v| v["event"] == "tripped").count();
+    assert_eq!(trips, 0, "one writer, one trip: {later:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cg.pids().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        cg.pids(),
+        Vec::<String>::new(),
+        "every worker of the cgroup is gone"
+    );
+    drop(guard);
+    let lost = lost(&inv);
+    eprintln!(
+        "guard workers8_setsid in a cgroup: {} of {} files lost",
+        lost.len(),
+        inv.len()
+    );
     assert!(lost.len() <= MAX_LOST, "{} lost", lost.len());
 }
 
@@ -804,18 +926,40 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
         "the attacker's renamed copies are listed for removal: {rep}"
     );
 
-    // --in-place puts exactly the damaged files back where they were.
-    env.run(&[
+    // Someone edits a damaged file after the incident (here: writes it again at its path).
+    let edited = lost[0].clone();
+    std::fs::write(&edited, b"edited after the incident").expect("edit");
+
+    // --in-place puts exactly the damaged files back where they were, and keeps the later
+    // edit aside (never deleted), under the watched root.
+    let (rep, code) = env.json(&[
         "restore",
         "latest",
         "--incident",
         &id.to_string(),
         "--in-place",
-    ])
-    .success();
+    ]);
+    assert_eq!(code, 0, "{rep}");
     assert!(
         changed_or_gone(&inv).is_empty(),
         "after an in-place restore nothing of the inventory is lost"
+    );
+    let kept = rep["kept_aside"].as_array().expect("kept_aside");
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the file changed after the incident is kept aside: {rep}"
+    );
+    assert_eq!(kept[0]["path"], edited.display().to_string(), "{rep}");
+    let at = PathBuf::from(kept[0]["kept_at"].as_str().expect("kept_at"));
+    assert!(
+        at.starts_with(s.join(".kura-replaced").join(id.to_string())),
+        "{}",
+        at.display()
+    );
+    assert_eq!(
+        std::fs::read(&at).expect("kept file"),
+        b"edited after the incident"
     );
 
     // forget is paused until the incident is released (audited).
@@ -1059,6 +1203,13 @@ fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
         .unwrap_or_else(|| panic!("no trip: {:?}", guard.seen));
     let client_ip = format!("10.233.{}.2", lab.net());
     assert_eq!(trip["writer"]["client_ip"], client_ip.as_str(), "{trip}");
+    // smbstatus --json names the session's user (a guest here: Samba's guest account).
+    assert!(
+        trip["writer"]["user"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
+        "{trip}"
+    );
     assert_eq!(trip["action"], "client_cut_off", "{trip}");
     assert_eq!(trip["action_errors"], serde_json::json!([]), "{trip}");
     drop(guard);

@@ -278,3 +278,108 @@ fn restore_stays_within_a_memory_limit() {
     let restored = target.join(src.strip_prefix("/").unwrap());
     assert_eq!(tree_contents(&src), tree_contents(&restored));
 }
+
+/// `restore --incident ID --in-place` with an incident as the guard records it: the attacker's
+/// versions are replaced, a file edited after the trip (and one re-created at a path the
+/// attacker deleted) is moved aside under `.kura-replaced/ID/` and listed, nothing is deleted.
+#[test]
+fn incident_restore_in_place_keeps_files_changed_after_the_incident_aside() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 11, 20);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let regular = |root: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        tree_contents(root)
+            .into_iter()
+            .filter(|(p, _)| root.join(p).is_file())
+            .collect()
+    };
+    let before = regular(&src);
+    let files: Vec<std::path::PathBuf> = before.iter().map(|(p, _)| src.join(p)).collect();
+    // The attack: four files overwritten, one deleted, a note created.
+    for f in &files[..4] {
+        std::fs::write(f, b"\x8f\x13encrypted").unwrap();
+    }
+    std::fs::remove_file(&files[4]).unwrap();
+    let note = src.join("README_RESTORE.txt");
+    std::fs::write(&note, b"pay").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
+    let incident = kura_guard::Incident {
+        id: 1,
+        time: jiff::Timestamp::now(),
+        writer: kura_guard::Writer::default(),
+        sha256: None,
+        engines: vec!["content".into()],
+        reasons: vec![],
+        findings: vec![],
+        damaged: damaged.clone(),
+        created: vec![note.display().to_string()],
+        action: "killed".into(),
+        action_errors: vec![],
+        roots: vec![src.clone()],
+        released: None,
+    };
+    let dir = env.path(".local/state/kura/guard/incidents");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("1.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    // After the trip: someone edits one damaged file and re-creates the deleted one.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&files[0], b"edited after the incident").unwrap();
+    std::fs::write(&files[4], b"re-created after the incident").unwrap();
+
+    let (rep, code) = env.json(&["restore", "latest", "--incident", "1", "--in-place"]);
+    assert_eq!(code, 0, "{rep}");
+    assert_eq!(regular(&src).len(), before.len() + 3, "note + 2 kept aside");
+    for (p, data) in &before {
+        assert_eq!(
+            &std::fs::read(src.join(p)).unwrap(),
+            data,
+            "{}",
+            p.display()
+        );
+    }
+    let mut kept: Vec<(String, String)> = rep["kept_aside"]
+        .as_array()
+        .expect("kept_aside")
+        .iter()
+        .map(|k| {
+            let at = k["kept_at"].as_str().unwrap().to_string();
+            (k["path"].as_str().unwrap().to_string(), at)
+        })
+        .collect();
+    kept.sort();
+    let aside = |f: &std::path::Path| {
+        src.join(".kura-replaced/1")
+            .join(f.strip_prefix(&src).unwrap())
+            .display()
+            .to_string()
+    };
+    let mut want = vec![
+        (damaged[0].clone(), aside(&files[0])),
+        (damaged[4].clone(), aside(&files[4])),
+    ];
+    want.sort();
+    assert_eq!(kept, want, "{rep}");
+    assert_eq!(
+        std::fs::read(aside(&files[0])).unwrap(),
+        b"edited after the incident"
+    );
+    assert_eq!(
+        std::fs::read(aside(&files[4])).unwrap(),
+        b"re-created after the incident"
+    );
+    assert!(
+        note.exists(),
+        "the attacker's note is listed, never removed"
+    );
+    assert_eq!(
+        rep["remove"],
+        serde_json::json!([note.display().to_string()])
+    );
+
+    // Text: the kept files are named. A second run keeps nothing more aside (all restored).
+    env.run(&["restore", "latest", "--incident", "1", "--in-place"])
+        .success()
+        .stdout(predicate::str::contains("kept aside").not());
+}

@@ -1,5 +1,7 @@
 //! Restore of a snapshot, or of a path inside it, into a local folder.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use rustic_core::{
@@ -32,6 +34,11 @@ pub enum Overwrite {
 pub struct RestoreOptions {
     /// Only this path inside the snapshot (file or folder); its parents are recreated.
     pub include: Option<String>,
+    /// Only these paths inside the snapshot (files or folders), all in one pass over the
+    /// index and the trees; their parents are recreated. Paths the snapshot lacks are listed
+    /// in [`RestoreReport::missing`] instead of failing. Takes the place of `include` when
+    /// not empty.
+    pub paths: Vec<String>,
     /// What to do with files that already exist.
     pub overwrite: Overwrite,
     /// Plan only: count what would be written, change nothing.
@@ -82,6 +89,91 @@ pub struct RestoreReport {
     pub dry_run: bool,
     /// Seconds taken.
     pub duration_secs: f64,
+    /// Of [`RestoreOptions::paths`], those the snapshot does not have (not restored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+/// The paths asked for, as a tree of names: `whole` marks a path to restore with everything
+/// under it; the other nodes are only the way there.
+#[derive(Default)]
+struct Wanted {
+    whole: bool,
+    children: BTreeMap<OsString, Wanted>,
+}
+
+impl Wanted {
+    fn of(paths: &[String]) -> Wanted {
+        let mut root = Wanted::default();
+        for p in paths {
+            let mut at = &mut root;
+            for part in Path::new(p.trim_matches('/')).components() {
+                at = at
+                    .children
+                    .entry(part.as_os_str().to_os_string())
+                    .or_default();
+            }
+            at.whole = true;
+        }
+        root
+    }
+
+    /// Every asked-for path at or under this node (for reporting what the snapshot lacks).
+    fn leaves(&self, base: &Path, out: &mut Vec<String>) {
+        if self.whole {
+            out.push(base.to_string_lossy().into_owned());
+            return;
+        }
+        for (name, w) in &self.children {
+            w.leaves(&base.join(name), out);
+        }
+    }
+}
+
+/// The entries to restore for `want` under the tree `tree` (at `base`), in tree order (a
+/// folder before its contents, names in byte order), each tree read once.
+fn select(
+    repo: &rustic_core::Repository<rustic_core::IndexedFullStatus>,
+    tree: &rustic_core::TreeId,
+    base: &Path,
+    want: &Wanted,
+    out: &mut Vec<(PathBuf, Node)>,
+    missing: &mut Vec<String>,
+) -> Result<()> {
+    let tree = repo.get_tree(tree).ctx("reading a snapshot tree")?;
+    for (name, w) in &want.children {
+        let path = base.join(name);
+        let found = match tree
+            .nodes
+            .binary_search_by(|n| (*n.name()).cmp(name.as_os_str()))
+        {
+            Ok(i) => Some(&tree.nodes[i]),
+            Err(_) => tree.nodes.iter().find(|n| n.name() == name.as_os_str()),
+        };
+        let Some(node) = found else {
+            w.leaves(&path, missing);
+            continue;
+        };
+        out.push((path.clone(), node.clone()));
+        if w.whole {
+            if node.is_dir() {
+                for item in repo
+                    .ls(node, &LsOptions::default())
+                    .ctx("listing the snapshot")?
+                {
+                    let (p, n) = item.ctx("reading a snapshot tree")?;
+                    out.push((path.join(p), n));
+                }
+            }
+        } else if let (true, Some(sub)) = (node.is_dir(), node.subtree.as_ref()) {
+            select(repo, sub, &path, w, out, missing)?;
+        } else {
+            // A file where a folder was expected: nothing under it exists.
+            out.pop();
+            w.leaves(&path, missing);
+        }
+    }
+    Ok(())
 }
 
 impl Repo {
@@ -105,6 +197,27 @@ impl Repo {
         }
         let reader = self.reader(spec)?;
         let repo = reader.repo()?;
+        let mut report = RestoreReport {
+            snapshot: reader.snap.id.to_hex().to_string(),
+            target: target.to_path_buf(),
+            overwrite: opts.overwrite,
+            dry_run: opts.dry_run,
+            ..RestoreReport::default()
+        };
+        if !opts.paths.is_empty() {
+            let mut entries = Vec::new();
+            select(
+                repo,
+                &reader.snap.tree,
+                Path::new(""),
+                &Wanted::of(&opts.paths),
+                &mut entries,
+                &mut report.missing,
+            )?;
+            // Parents shared by several paths are listed once, in tree order already.
+            let stream = entries.into_iter().map(Ok);
+            return restore_stream(repo, target, opts, report, stream, started);
+        }
         let path = opts.include.as_deref().unwrap_or("").trim_matches('/');
         let node = reader.node(path)?;
         // The include's parent folders first, then the include itself and its subtree, all
@@ -137,80 +250,88 @@ impl Repo {
                 .flatten()
                 .map(move |item| item.map(|(p, n)| (base.join(p), n))),
         );
-        let target_str = target.to_str().ok_or_else(|| Error::BadTarget {
-            what: "restore target",
-            path: target.to_path_buf(),
-            problem: "not valid UTF-8",
-        })?;
-        let mut report = RestoreReport {
-            snapshot: reader.snap.id.to_hex().to_string(),
-            target: target.to_path_buf(),
-            overwrite: opts.overwrite,
-            dry_run: opts.dry_run,
-            ..RestoreReport::default()
-        };
-        if opts.dry_run && !target.exists() {
-            // Nothing exists yet: everything would be written (planning against a missing
-            // folder would only make rustic_core log a walk error).
-            for item in stream {
-                let (_, n) = item.ctx("reading a snapshot tree")?;
-                match n.node_type {
-                    NodeType::Dir => report.dirs += 1,
-                    NodeType::File => {
-                        report.files += 1;
-                        report.bytes += n.meta.size;
-                    }
-                    _ => {}
-                }
-            }
-            report.duration_secs = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        let dest = LocalDestination::new(&format!("{target_str}/"), !opts.dry_run, false)
-            .ctx("preparing the restore target")?;
-        // `never` and `if-newer` leave existing files alone: drop those from the stream, and
-        // count them as skipped while planning.
-        let skipped = std::rc::Rc::new(std::cell::Cell::new(0u64));
-        let policy = opts.overwrite;
-        let counter = skipped.clone();
-        let dest_root = target.to_path_buf();
-        let stream = stream.filter(move |item| {
-            let Ok((p, n)) = item else { return true };
-            if n.is_dir() || !keep_for_overwrite(policy, &dest_root.join(p), n) {
-                return true;
-            }
-            counter.set(counter.get() + 1);
-            false
-        });
-        // `always`: read every existing file and rewrite it unless its content is already the
-        // snapshot's; the others trust size and modification time (as restic does).
-        let rustic_opts =
-            rustic_core::RestoreOptions::default().verify_existing(policy == Overwrite::Always);
-        let plan = repo
-            .prepare_restore(&rustic_opts, stream.clone(), &dest, opts.dry_run)
-            .ctx("planning the restore")?;
-        let stats = &plan.stats;
-        report.files = stats.files.restore;
-        report.overwritten = stats.files.modify;
-        report.skipped = stats.files.unchanged + stats.files.verified + skipped.get();
-        report.dirs = stats.dirs.restore;
-        report.bytes = plan.restore_size;
-        report.unlisted = stats.files.additional + stats.dirs.additional;
-        if opts.dry_run {
-            report.duration_secs = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        // A full target disk panics inside rustic_core's restorer: contained, and reported
-        // as an error naming the target.
-        contain_panic(|| repo.restore(plan, &rustic_opts, stream, &dest))
-            .map_err(|cause| Error::Restore {
-                target: target.to_path_buf(),
-                cause,
-            })?
-            .ctx("restoring")?;
-        report.duration_secs = started.elapsed().as_secs_f64();
-        Ok(report)
+        restore_stream(repo, target, opts, report, stream, started)
     }
+}
+
+/// Restores the entries of `stream` (tree order, paths from the snapshot root) into `target`.
+fn restore_stream<I>(
+    repo: &rustic_core::Repository<rustic_core::IndexedFullStatus>,
+    target: &Path,
+    opts: &RestoreOptions,
+    mut report: RestoreReport,
+    stream: I,
+    started: std::time::Instant,
+) -> Result<RestoreReport>
+where
+    I: Iterator<Item = rustic_core::RusticResult<(PathBuf, Node)>> + Clone,
+{
+    let target_str = target.to_str().ok_or_else(|| Error::BadTarget {
+        what: "restore target",
+        path: target.to_path_buf(),
+        problem: "not valid UTF-8",
+    })?;
+    if opts.dry_run && !target.exists() {
+        // Nothing exists yet: everything would be written (planning against a missing
+        // folder would only make rustic_core log a walk error).
+        for item in stream {
+            let (_, n) = item.ctx("reading a snapshot tree")?;
+            match n.node_type {
+                NodeType::Dir => report.dirs += 1,
+                NodeType::File => {
+                    report.files += 1;
+                    report.bytes += n.meta.size;
+                }
+                _ => {}
+            }
+        }
+        report.duration_secs = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let dest = LocalDestination::new(&format!("{target_str}/"), !opts.dry_run, false)
+        .ctx("preparing the restore target")?;
+    // `never` and `if-newer` leave existing files alone: drop those from the stream, and
+    // count them as skipped while planning.
+    let skipped = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let policy = opts.overwrite;
+    let counter = skipped.clone();
+    let dest_root = target.to_path_buf();
+    let stream = stream.filter(move |item| {
+        let Ok((p, n)) = item else { return true };
+        if n.is_dir() || !keep_for_overwrite(policy, &dest_root.join(p), n) {
+            return true;
+        }
+        counter.set(counter.get() + 1);
+        false
+    });
+    // `always`: read every existing file and rewrite it unless its content is already the
+    // snapshot's; the others trust size and modification time (as restic does).
+    let rustic_opts =
+        rustic_core::RestoreOptions::default().verify_existing(policy == Overwrite::Always);
+    let plan = repo
+        .prepare_restore(&rustic_opts, stream.clone(), &dest, opts.dry_run)
+        .ctx("planning the restore")?;
+    let stats = &plan.stats;
+    report.files = stats.files.restore;
+    report.overwritten = stats.files.modify;
+    report.skipped = stats.files.unchanged + stats.files.verified + skipped.get();
+    report.dirs = stats.dirs.restore;
+    report.bytes = plan.restore_size;
+    report.unlisted = stats.files.additional + stats.dirs.additional;
+    if opts.dry_run {
+        report.duration_secs = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    // A full target disk panics inside rustic_core's restorer: contained, and reported
+    // as an error naming the target.
+    contain_panic(|| repo.restore(plan, &rustic_opts, stream, &dest))
+        .map_err(|cause| Error::Restore {
+            target: target.to_path_buf(),
+            cause,
+        })?
+        .ctx("restoring")?;
+    report.duration_secs = started.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// Runs rustic_core's restorer, containing the panics it raises inside its thread pool: it

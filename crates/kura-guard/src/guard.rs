@@ -195,6 +195,8 @@ pub struct Guard {
     windows: HashMap<i32, Window>,
     /// Pids of tripped writers: their events still queued are not a new writer.
     tripped_pids: HashMap<i32, i32>,
+    /// Writers grouped by their service or scope cgroup (writer.rs).
+    cgroups: writer::Cgroups,
     /// Writers with changes not judged yet.
     pending: BTreeSet<i32>,
     files: u64,
@@ -419,6 +421,7 @@ impl Guard {
             dir_cache: HashMap::new(),
             windows: HashMap::new(),
             tripped_pids: HashMap::new(),
+            cgroups: writer::Cgroups::default(),
             pending: BTreeSet::new(),
             files,
             canary_paths: planted
@@ -623,11 +626,12 @@ impl Guard {
             // process is already gone): keyed by its pid negated, never signalled.
             // A tripped writer's events still queued (even once it is dead) belong to its
             // incident: they complete the damage list.
-            let key = match (self.tripped_pids.get(&ev.pid), pgid) {
-                (Some(&k), _) => k,
-                (None, Some(_)) if smbd => ev.pid,
-                (None, Some(g)) => g,
-                (None, None) => -ev.pid,
+            // A process in a service or scope cgroup: keyed by the cgroup (writer.rs).
+            let (key, cgroup) = match (self.tripped_pids.get(&ev.pid), pgid) {
+                (Some(&k), _) => (k, None),
+                (None, Some(_)) if smbd => (ev.pid, None),
+                (None, Some(g)) => self.cgroups.key(ev.pid, g),
+                (None, None) => (-ev.pid, None),
             };
             let win = self.windows.entry(key).or_insert_with(|| {
                 let mut w = writer::attribute(ev.pid).unwrap_or(Writer {
@@ -637,10 +641,11 @@ impl Guard {
                     exe: None,
                     comm: String::new(),
                     uid: 0,
-                    client_ip: None,
+                    ..Writer::default()
                 });
+                w.cgroup = cgroup;
                 if smbd {
-                    w.client_ip = crate::smb::client_ip(ev.pid);
+                    crate::smb::identify(&mut w, ev.pid, self.opts.smb_conf.as_deref());
                 }
                 let mut win = Window::new(w, now);
                 win.smb = smbd;
@@ -854,7 +859,7 @@ impl Guard {
         self.tripped_pids.extend(pids.iter().map(|&p| (p, key)));
         let (damaged, created) = win.damage();
         let smb = win.smb;
-        let known_group = !smb && key > 1 && writer::group_alive(key, &pids);
+        let known_group = !smb && key > 1 && writer::writer_alive(&w, key, &pids);
         let act = self.opts.action;
         if smb {
             return self.trip_smb(key, w, j, damaged, created, sink);
@@ -878,7 +883,7 @@ impl Guard {
         // Freeze first, everything else after: every millisecond counts.
         if known_group && act != Action::Alert && !trusted {
             lock(&self.shared.denied).insert(key);
-            let _ = fan::kill_group(key, libc::SIGSTOP);
+            let _ = writer::signal_writer(&w, key, libc::SIGSTOP);
         }
         if sha256.is_none() {
             sha256 = exe_hash();
@@ -891,7 +896,7 @@ impl Guard {
         } else {
             match act {
                 Action::Kill => {
-                    if let Err(e) = fan::kill_group(key, libc::SIGKILL) {
+                    if let Err(e) = writer::signal_writer(&w, key, libc::SIGKILL) {
                         errors.push(format!("SIGKILL of process group {key}: {e}"));
                     }
                     "killed"
@@ -993,6 +998,8 @@ impl Guard {
                     "KURA_WRITER_CLIENT_IP",
                     w.client_ip.clone().unwrap_or_default(),
                 )
+                .env("KURA_WRITER_USER", w.user.clone().unwrap_or_default())
+                .env("KURA_WRITER_CGROUP", w.cgroup.clone().unwrap_or_default())
                 .stdin(std::process::Stdio::null())
                 .spawn();
             match spawned {
@@ -1059,6 +1066,13 @@ impl Guard {
         created: Vec<String>,
         sink: &mut dyn FnMut(Report),
     ) {
+        // Freeze the session first, then finish naming its client (smbstatus) while it
+        // cannot write.
+        let mut w = w;
+        if self.opts.action != Action::Alert {
+            let _ = crate::fan::kill_pid(pid, libc::SIGSTOP);
+        }
+        crate::smb::complete(&mut w, pid);
         let (action, errors) = match (&w.client_ip, self.opts.action) {
             (_, Action::Alert) => ("alerted", Vec::new()),
             (Some(ip), _) => (

@@ -233,7 +233,7 @@ mod tests {
             exe: None,
             comm: "x".into(),
             uid: 0,
-            client_ip: None,
+            ..Writer::default()
         }
     }
 

@@ -242,7 +242,7 @@ mod tests {
                 exe: None,
                 comm: "x".into(),
                 uid: 0,
-                client_ip: None,
+                ..Default::default()
             },
             sha256: None,
             engines: vec!["canary".into()],

@@ -1,5 +1,13 @@
 //! Writer attribution: a pid becomes its process group and session with its executable, read
 //! from `/proc`. Forked workers share the group, so eight workers are one writer.
+//!
+//! A process in the cgroup of a systemd service or scope (cgroup v2, `/proc/PID/cgroup`) is
+//! grouped by that cgroup instead, so workers that each call `setsid()` are still one writer,
+//! and stopping it stops every process of the cgroup (`cgroup.freeze`, then `cgroup.kill`).
+//! The rule ([`unit_cgroup`]): the deepest `*.service` or `*.scope` component of the path, never
+//! the root cgroup, `init.scope`, anything under `user.slice` (`user-N.slice`, `user@N.service`
+//! and `session-N.scope` hold a person's whole login: stopping them would kill an admin's
+//! shell), and never the guard's own cgroup or one holding it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -10,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Who wrote: the process group (the unit the guard scores and stops) and what it runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Writer {
     /// The process group id (the key: forked workers are one writer).
     pub pgid: i32,
@@ -27,6 +35,13 @@ pub struct Writer {
     /// The SMB client behind an `smbd` writer (IP address), when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_ip: Option<String>,
+    /// The SMB user behind an `smbd` writer (`smbstatus --json`), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<String>,
+    /// The service or scope cgroup (cgroup v2 path, e.g. `/system.slice/x.service`) the writer
+    /// is grouped by: every process in it is this writer and is stopped with it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cgroup: Option<String>,
 }
 
 /// pgid and sid from `/proc/PID/stat` (fields 5 and 6, after the parenthesised comm, which may
@@ -56,7 +71,7 @@ pub fn attribute(pid: i32) -> Option<Writer> {
             .map(|s| s.trim_end().to_string())
             .unwrap_or_default(),
         uid,
-        client_ip: None,
+        ..Writer::default()
     })
 }
 
@@ -70,6 +85,166 @@ pub(crate) fn pgid_of(pid: i32) -> Option<i32> {
 /// a reused group id that never wrote anything).
 pub(crate) fn group_alive(pgid: i32, pids: &[i32]) -> bool {
     pids.iter().any(|&p| pgid_of(p) == Some(pgid))
+}
+
+/// The cgroup v2 path of `pid` (`0::/system.slice/x.service` in `/proc/PID/cgroup`).
+pub(crate) fn cgroup_of(pid: i32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim_end().to_string())
+}
+
+/// The cgroup a process in `path` is grouped by (see the module doc): the path up to its
+/// deepest `*.service` or `*.scope` component, or `None` (group by process group instead).
+pub(crate) fn unit_cgroup(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let login = |c: &&str| {
+        *c == "user.slice"
+            || (c.starts_with("user-") && c.ends_with(".slice"))
+            || (c.starts_with("user@") && c.ends_with(".service"))
+            || (c.starts_with("session-") && c.ends_with(".scope"))
+    };
+    if parts.iter().any(login) {
+        return None;
+    }
+    let unit = parts
+        .iter()
+        .rposition(|c| c.ends_with(".service") || c.ends_with(".scope"))?;
+    if parts[unit] == "init.scope" {
+        return None;
+    }
+    Some(format!("/{}", parts[..=unit].join("/")))
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on
+/// a hybrid setup), from `/proc/self/mountinfo`.
+pub(crate) fn cgroup2_mount() -> Option<&'static Path> {
+    static MOUNT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    MOUNT
+        .get_or_init(|| {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            info.lines().find_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                (post.split_whitespace().next() == Some("cgroup2"))
+                    .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+            })
+        })
+        .as_deref()
+}
+
+/// The folder of cgroup `cg` (a v2 path) in the mounted hierarchy.
+fn cgroup_dir(cg: &str) -> Option<PathBuf> {
+    Some(cgroup2_mount()?.join(cg.trim_start_matches('/')))
+}
+
+/// Every pid in cgroup `dir` and its descendants.
+fn cgroup_pids(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(t) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                cgroup_pids(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// Writers keyed by cgroup: every process of a service or scope cgroup gets one key (the first
+/// process group seen in it), whatever its own process group or session.
+#[derive(Default)]
+pub(crate) struct Cgroups {
+    /// The guard's own cgroup (never a writer's group), read on first use.
+    own: Option<Option<String>>,
+    by_pid: HashMap<i32, Option<(i32, String)>>,
+    by_cgroup: HashMap<String, i32>,
+}
+
+impl Cgroups {
+    /// The writer key of `pid` in process group `pgid`, and the cgroup it is grouped by (if it
+    /// is).
+    pub(crate) fn key(&mut self, pid: i32, pgid: i32) -> (i32, Option<String>) {
+        if let Some(k) = self.by_pid.get(&pid) {
+            return k.clone().map_or((pgid, None), |(k, cg)| (k, Some(cg)));
+        }
+        let own = self
+            .own
+            .get_or_insert_with(|| cgroup_of(std::process::id() as i32))
+            .clone();
+        let found = cgroup2_mount()
+            .and_then(|_| cgroup_of(pid))
+            .and_then(|p| unit_cgroup(&p))
+            .filter(|cg| {
+                own.as_deref().is_none_or(|o| {
+                    o != cg && !o.starts_with(&format!("{}/", cg.trim_end_matches('/')))
+                })
+            })
+            .map(|cg| (*self.by_cgroup.entry(cg.clone()).or_insert(pgid), cg));
+        if self.by_pid.len() > 65_536 {
+            self.by_pid.clear();
+        }
+        if self.by_cgroup.len() > 4096 {
+            self.by_cgroup.clear();
+        }
+        self.by_pid.insert(pid, found.clone());
+        found.map_or((pgid, None), |(k, cg)| (k, Some(cg)))
+    }
+}
+
+/// Sends `sig` to the whole writer: every process of its cgroup when it is grouped by one
+/// (SIGSTOP also freezes the cgroup, so no worker runs or forks on; SIGKILL uses `cgroup.kill`,
+/// Linux 5.14+, else signals each pid until none is left, then thaws the empty cgroup), else
+/// its process group `key`.
+pub(crate) fn signal_writer(w: &Writer, key: i32, sig: libc::c_int) -> std::io::Result<()> {
+    let Some(dir) = w.cgroup.as_deref().and_then(cgroup_dir) else {
+        return crate::fan::kill_group(key, sig);
+    };
+    let each = |sig| {
+        let mut pids = Vec::new();
+        cgroup_pids(&dir, &mut pids);
+        for p in &pids {
+            let _ = crate::fan::kill_pid(*p, sig);
+        }
+        pids.len()
+    };
+    match sig {
+        libc::SIGSTOP => {
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "1");
+            each(sig);
+            Ok(())
+        }
+        libc::SIGKILL => {
+            if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+                for _ in 0..20 {
+                    if each(sig) == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+            Ok(())
+        }
+        _ => {
+            each(sig);
+            Ok(())
+        }
+    }
+}
+
+/// Whether the writer still has a live process: one in its cgroup, or one of `pids` in group
+/// `key`.
+pub(crate) fn writer_alive(w: &Writer, key: i32, pids: &[i32]) -> bool {
+    match w.cgroup.as_deref().and_then(cgroup_dir) {
+        Some(dir) => {
+            let mut all = Vec::new();
+            cgroup_pids(&dir, &mut all);
+            !all.is_empty()
+        }
+        None => group_alive(key, pids),
+    }
 }
 
 /// SHA-256 (hex) of a file, read through any path (`/proc/PID/exe` works for deleted files).
@@ -124,6 +299,36 @@ mod tests {
         let s = "1234 (evil) (x) y) S 1 5678 5679 0 -1 4194560 0";
         assert_eq!(ids_of_stat(s), Some((5678, 5679)));
         assert_eq!(ids_of_stat("garbage"), None);
+    }
+
+    #[test]
+    fn unit_cgroups_group_services_and_scopes_never_a_login() {
+        let u = |p: &str| unit_cgroup(p);
+        assert_eq!(
+            u("/system.slice/smbd.service"),
+            Some("/system.slice/smbd.service".into())
+        );
+        assert_eq!(
+            u("/system.slice/docker-1.scope/inner"),
+            Some("/system.slice/docker-1.scope".into())
+        );
+        assert_eq!(
+            u("/kura-attack-7.scope"),
+            Some("/kura-attack-7.scope".into())
+        );
+        assert_eq!(
+            u("/system.slice/run-u42.service"),
+            Some("/system.slice/run-u42.service".into())
+        );
+        assert_eq!(u("/"), None, "the root cgroup");
+        assert_eq!(u(""), None);
+        assert_eq!(u("/init.scope"), None);
+        assert_eq!(u("/system.slice"), None, "a slice is not a unit");
+        assert_eq!(u("/user.slice/user-1000.slice/session-3.scope"), None);
+        assert_eq!(
+            u("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
+            None
+        );
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub fn run(ctx: &Ctx, cmd: &RemoteCmd) -> Result<Outcome> {
                 include: include.clone(),
                 overwrite: (*overwrite).into(),
                 dry_run: *dry_run,
+                ..Default::default()
             };
             let report = repo.restore(snapshot, target, &opts)?;
             ctx.emit(&Restored {

@@ -1,5 +1,7 @@
 //! `kura restore`
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
 use kura_engine::{LockMode, RestoreOptions, RestoreReport};
 use serde::Serialize;
@@ -24,6 +26,7 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
         include: cmd.include.clone(),
         overwrite: cmd.overwrite.into(),
         dry_run: cmd.dry_run,
+        ..Default::default()
     };
     // The engine turns a failure inside the restorer's threads into an error; keep the default
     // panic message (several lines) off the terminal meanwhile, so the user sees one line.
@@ -83,7 +86,8 @@ pub fn summary(r: &RestoreReport) -> String {
 }
 
 /// `--incident ID`: exactly the files a guard incident damaged, each restored to
-/// TARGET/<its path in the snapshot>; the files the attacker created are listed for removal.
+/// TARGET/<its path in the snapshot>, in one pass of the engine (the index is loaded once); the
+/// files the attacker created are listed for removal.
 fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
     let inc = kura_guard::incident(&ctx.state_dir()?, id)?;
     // In place: restore into a staging folder first, then move each file to its own path
@@ -97,50 +101,59 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
     } else {
         cmd.target.clone().unwrap_or_default()
     };
+    // Canaries are kura's own decoys: the guard plants them again.
+    let wanted: Vec<String> = inc
+        .damaged
+        .iter()
+        .filter(|p| !kura_detect::canary::is_canary_name(p))
+        .cloned()
+        .collect();
     let mut repo = ctx.open(LockMode::Shared)?;
     ctx.note("incident", id);
     ctx.note("target", &target);
     ctx.note("in_place", cmd.in_place);
-    let mut restored = Vec::new();
-    let mut missing = Vec::new();
     let mut snapshot = String::new();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    for path in &inc.damaged {
-        // Canaries are kura's own decoys: the guard plants them again.
-        if kura_detect::canary::is_canary_name(path) {
-            continue;
-        }
+    let mut missing = Vec::new();
+    if !wanted.is_empty() {
         let opts = RestoreOptions {
-            include: Some(path.trim_start_matches('/').to_string()),
+            paths: wanted.clone(),
             overwrite: cmd.overwrite.into(),
             dry_run: cmd.dry_run,
+            ..Default::default()
         };
-        match repo.restore(&cmd.snapshot, &target, &opts) {
-            Ok(r) => {
-                snapshot = r.snapshot;
-                restored.push(path.clone());
-            }
-            Err(kura_engine::Error::PathNotFound { .. }) => missing.push(path.clone()),
-            Err(e) => {
-                std::panic::set_hook(previous);
-                return Err(e.into());
-            }
-        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = repo.restore(&cmd.snapshot, &target, &opts);
+        std::panic::set_hook(previous);
+        let report = result?;
+        snapshot = report.snapshot;
+        missing = report.missing;
     }
-    std::panic::set_hook(previous);
+    // The engine names paths from the snapshot root (no leading `/`); the incident, absolute.
+    let not_in_snapshot: Vec<String> = wanted
+        .iter()
+        .filter(|p| missing.iter().any(|m| m == p.trim_start_matches('/')))
+        .cloned()
+        .collect();
+    let restored: Vec<String> = wanted
+        .into_iter()
+        .filter(|p| !not_in_snapshot.contains(p))
+        .collect();
+    let mut kept_aside = Vec::new();
     if cmd.in_place && !cmd.dry_run {
-        let moved = put_back(&staging, &restored);
+        let moved = put_back(&staging, &restored, &inc, &mut kept_aside);
         let _ = std::fs::remove_dir_all(&staging);
         moved?;
     }
     ctx.note("snapshot", &snapshot);
     ctx.note("files", restored.len());
-    ctx.note("not_in_snapshot", missing.len());
+    ctx.note("not_in_snapshot", not_in_snapshot.len());
+    ctx.note("kept_aside", kept_aside.len());
     ctx.emit(&Sorted(IncidentRestored {
         dry_run: cmd.dry_run,
         incident: id,
-        not_in_snapshot: missing,
+        kept_aside,
+        not_in_snapshot,
         remove: inc.created,
         restored,
         snapshot,
@@ -154,6 +167,8 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
 struct IncidentRestored {
     dry_run: bool,
     incident: u64,
+    /// With --in-place: files changed after the incident, moved aside instead of overwritten.
+    kept_aside: Vec<KeptAside>,
     /// Damaged files the snapshot does not have (created after it).
     not_in_snapshot: Vec<String>,
     /// Files the attacker created, to remove.
@@ -161,6 +176,14 @@ struct IncidentRestored {
     restored: Vec<String>,
     snapshot: String,
     target: std::path::PathBuf,
+}
+
+/// A file found at a damaged path that changed after the incident (a later edit): moved to
+/// `kept_at` before the restored version took its place.
+#[derive(Serialize)]
+struct KeptAside {
+    kept_at: std::path::PathBuf,
+    path: String,
 }
 
 impl Render for IncidentRestored {
@@ -180,6 +203,15 @@ impl Render for IncidentRestored {
         for m in &self.not_in_snapshot {
             p.say(format!("  not in the snapshot (created after it): {m}"));
         }
+        if !self.kept_aside.is_empty() {
+            p.say(format!(
+                "{} changed after the incident, kept aside (not overwritten):",
+                count(self.kept_aside.len() as u64, "file")
+            ));
+            for k in &self.kept_aside {
+                p.say(format!("  {} -> {}", k.path, k.kept_at.display()));
+            }
+        }
         if !self.remove.is_empty() {
             p.say(format!(
                 "{} created by the attacker, to remove:",
@@ -193,12 +225,40 @@ impl Render for IncidentRestored {
 }
 
 /// Moves each restored file from the staging folder to its original absolute path (parent
-/// folders the attacker removed are created again; nothing else is touched).
-fn put_back(staging: &std::path::Path, restored: &[String]) -> Result<()> {
+/// folders the attacker removed are created again; nothing else is touched). Whatever is at a
+/// path and changed after the incident (a later edit, not the attacker's version) and differs
+/// from the restored file is first moved aside (see [`aside_path`]), never deleted.
+fn put_back(
+    staging: &Path,
+    restored: &[String],
+    inc: &kura_guard::Incident,
+    kept: &mut Vec<KeptAside>,
+) -> Result<()> {
     use anyhow::Context as _;
     for p in restored {
         let src = staging.join(p.trim_start_matches('/'));
-        let dst = std::path::Path::new(p);
+        let dst = Path::new(p);
+        if let Ok(meta) = std::fs::symlink_metadata(dst)
+            && changed_after(&meta, inc.time)
+            && !same_file_content(&src, dst, &meta)
+        {
+            let aside = aside_path(&inc.roots, inc.id, dst);
+            if let Some(parent) = aside.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::rename(dst, &aside).with_context(|| {
+                format!(
+                    "cannot move {} (changed after the incident) aside to {}; it was left as it is",
+                    dst.display(),
+                    aside.display()
+                )
+            })?;
+            kept.push(KeptAside {
+                kept_at: aside,
+                path: p.clone(),
+            });
+        }
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -210,4 +270,95 @@ fn put_back(staging: &std::path::Path, restored: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a file's content or metadata changed after `t` (its ctime, which no program can
+/// set back, or its mtime is later): the attacker's writes come before the trip, a person's
+/// later edit after it.
+fn changed_after(meta: &std::fs::Metadata, t: jiff::Timestamp) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let at = |secs: i64, nanos: i64| jiff::Timestamp::new(secs, nanos as i32).is_ok_and(|x| x > t);
+    at(meta.ctime(), meta.ctime_nsec()) || at(meta.mtime(), meta.mtime_nsec())
+}
+
+/// Whether the regular file `dst` (metadata `meta`) has exactly the bytes of `src`.
+fn same_file_content(src: &Path, dst: &Path, meta: &std::fs::Metadata) -> bool {
+    let Ok(s) = std::fs::metadata(src) else {
+        return false;
+    };
+    if !meta.is_file() || s.len() != meta.len() {
+        return false;
+    }
+    match (std::fs::read(src), std::fs::read(dst)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Where a later version of `dst` is kept: `<root>/.kura-replaced/<incident>/<path under the
+/// root>` for the watched root holding it, else `<dst>.kura-replaced-<incident>` beside it; a
+/// numeric suffix when that name is taken (nothing is ever overwritten).
+fn aside_path(roots: &[PathBuf], id: u64, dst: &Path) -> PathBuf {
+    let root = roots
+        .iter()
+        .filter(|r| dst.starts_with(r) && dst != r.as_path())
+        .max_by_key(|r| r.components().count());
+    let base = match root.and_then(|r| Some((r, dst.strip_prefix(r).ok()?))) {
+        Some((r, rel)) => r.join(".kura-replaced").join(id.to_string()).join(rel),
+        None => {
+            let mut name = dst.as_os_str().to_os_string();
+            name.push(format!(".kura-replaced-{id}"));
+            PathBuf::from(name)
+        }
+    };
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while std::fs::symlink_metadata(&candidate).is_ok() {
+        let mut name = base.as_os_str().to_os_string();
+        name.push(format!(".{n}"));
+        candidate = PathBuf::from(name);
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aside_paths_go_under_the_watched_root_or_beside_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("share");
+        let roots = vec![d.path().to_path_buf(), root.clone()];
+        let dst = root.join("ward").join("a.txt");
+        assert_eq!(
+            aside_path(&roots, 7, &dst),
+            root.join(".kura-replaced/7/ward/a.txt")
+        );
+        let taken = root.join(".kura-replaced/7/ward/a.txt");
+        std::fs::create_dir_all(taken.parent().unwrap()).unwrap();
+        std::fs::write(&taken, b"x").unwrap();
+        assert_eq!(
+            aside_path(&roots, 7, &dst),
+            root.join(".kura-replaced/7/ward/a.txt.1")
+        );
+        let elsewhere = Path::new("/elsewhere/b.txt");
+        assert_eq!(
+            aside_path(&roots, 7, elsewhere),
+            PathBuf::from("/elsewhere/b.txt.kura-replaced-7")
+        );
+    }
+
+    #[test]
+    fn a_file_changed_after_the_trip_is_seen_as_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a");
+        std::fs::write(&f, b"x").unwrap();
+        let meta = std::fs::metadata(&f).unwrap();
+        let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+        let after = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+        assert!(changed_after(&meta, before));
+        assert!(!changed_after(&meta, after));
+    }
 }

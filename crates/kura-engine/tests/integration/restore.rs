@@ -49,3 +49,50 @@ fn restore_writes_the_snapshot_and_refuses_a_file_as_target() {
         )
     );
 }
+
+#[test]
+fn restore_of_a_set_of_paths_writes_exactly_them_in_one_pass_and_lists_the_missing() {
+    let mut f = Fixture::new();
+    f.write("ward/a.txt", b"allergy: penicillin");
+    f.write("ward/b.txt", b"stable");
+    f.write("ward/sub/c.txt", b"discharged");
+    f.write("lab/d.txt", b"potassium 4.1");
+    f.write("lab/e.txt", b"not asked for");
+    let snap = f.backup(Verdict::Clean);
+    let target = tempfile::tempdir().unwrap();
+    let base = f.path("");
+    let p = |rel: &str| snapshot_path(&base.join(rel));
+    let paths = vec![
+        format!("/{}", p("ward/a.txt")),
+        p("ward/sub"),
+        p("lab/d.txt"),
+        p("lab/gone.txt"),
+        p("lab/e.txt/under-a-file"),
+    ];
+    let report = f
+        .repo
+        .restore(
+            &snap.id,
+            target.path(),
+            &RestoreOptions {
+                paths: paths.clone(),
+                ..RestoreOptions::default()
+            },
+        )
+        .expect("restore");
+    assert_eq!(report.files, 3, "{report:?}");
+    let read = |rel: &str| std::fs::read(target.path().join(p(rel))).ok();
+    assert_eq!(
+        read("ward/a.txt").as_deref(),
+        Some(&b"allergy: penicillin"[..])
+    );
+    assert_eq!(read("ward/sub/c.txt").as_deref(), Some(&b"discharged"[..]));
+    assert_eq!(read("lab/d.txt").as_deref(), Some(&b"potassium 4.1"[..]));
+    assert_eq!(read("ward/b.txt"), None);
+    assert_eq!(read("lab/e.txt"), None);
+    let mut missing = report.missing.clone();
+    missing.sort();
+    let mut want = vec![p("lab/gone.txt"), p("lab/e.txt/under-a-file")];
+    want.sort();
+    assert_eq!(missing, want);
+}
