@@ -154,6 +154,8 @@ struct Shared {
     own_exe: Option<PathBuf>,
     stop: AtomicBool,
     busy: AtomicBool,
+    /// An open waits for the notification loop (it must not nap).
+    waiting: AtomicBool,
     blocked: RwLock<HashSet<String>>,
     trusted_hashes: HashSet<String>,
     denied: Mutex<HashSet<i32>>,
@@ -325,6 +327,7 @@ impl Guard {
             own_exe: std::fs::read_link("/proc/self/exe").ok(),
             stop: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             blocked: RwLock::new(blocked),
             trusted_hashes: opts
                 .trusted
@@ -475,6 +478,12 @@ impl Guard {
                     }
                     let events = fan::parse(&buf[..n]);
                     self.handle(events, sink);
+                    if self.may_batch() {
+                        // Let the next events gather: a writer's event that finds the guard
+                        // asleep in poll() costs it a wake-up (an interrupt to another CPU),
+                        // one that finds it busy or napping costs nothing extra.
+                        std::thread::sleep(Duration::from_micros(NOTIFY_BATCH_US));
+                    }
                 },
                 Ok(false) => {}
                 Err(e) => break Err(fan_err("poll")(e)),
@@ -487,6 +496,16 @@ impl Guard {
         };
         self.shutdown();
         result
+    }
+
+    /// Whether the notification loop may nap between batches: only while no writer is a
+    /// suspect, none opened a canary lately and no open waits for the loop.
+    fn may_batch(&self) -> bool {
+        !self.shared.waiting.load(Ordering::SeqCst)
+            && lock(&self.shared.suspects).is_empty()
+            && lock(&self.shared.canary_openers)
+                .values()
+                .all(|t| t.elapsed() >= Duration::from_millis(CANARY_HOLD_MS))
     }
 
     fn shutdown(&mut self) {
@@ -1260,10 +1279,12 @@ fn decide(
     if opened_canary {
         let deadline = Instant::now() + Duration::from_millis(CANARY_WAIT_MS);
         let pending = || queued(notify_fd) || shared.busy.load(Ordering::SeqCst);
+        shared.waiting.store(true, Ordering::SeqCst);
         while Instant::now() < deadline && pending() {
             idle();
             std::thread::sleep(Duration::from_micros(200));
         }
+        shared.waiting.store(false, Ordering::SeqCst);
         if is(&shared.denied) {
             return false;
         }
@@ -1278,9 +1299,11 @@ fn decide(
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
         while Instant::now() < deadline && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
         {
+            shared.waiting.store(true, Ordering::SeqCst);
             idle();
             std::thread::sleep(Duration::from_micros(200));
         }
+        shared.waiting.store(false, Ordering::SeqCst);
         if is(&shared.denied) {
             return false;
         }

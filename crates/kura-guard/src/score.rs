@@ -40,6 +40,11 @@ pub mod thresholds {
     /// millisecond, so [`JUDGE_EVERY_MS`] is what counts there; strong per-file evidence is
     /// judged at once anyway.
     pub const JUDGE_COST_FACTOR: u32 = 4;
+    /// While no writer is a suspect or opened a canary, the notification loop naps this many
+    /// microseconds after each batch, so bulk work's events are read in batches instead of one
+    /// wake-up each (a wake-up costs the writer an interrupt to the guard's CPU). Any suspect,
+    /// canary opener or waiting open ends the naps.
+    pub const NOTIFY_BATCH_US: u64 = 500;
     /// Longest wait of a suspect's open, in milliseconds (everyone else: answered at once).
     pub const SUSPECT_WAIT_MS: u64 = 50;
     /// A writer that opened a planted canary: its opens in the next [`CANARY_HOLD_MS`] wait (at
