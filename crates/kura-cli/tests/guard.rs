@@ -886,6 +886,12 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
         "the random walker damages something first"
     );
     let id = trip["id"].as_u64().expect("id");
+    let mut now = Vec::new();
+    walk(&s, "sorted", &mut now);
+    let created: Vec<PathBuf> = now
+        .into_iter()
+        .filter(|p| !kura_detect::canary::is_canary_name(p) && !inv.iter().any(|(q, _)| q == p))
+        .collect();
     let (list, code) = env.json(&["guard", "incidents"]);
     assert_eq!(code, 0);
     let inc = &list[0];
@@ -921,10 +927,16 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
         );
     }
     assert!(restored.len() >= lost.len(), "{rep}");
-    assert!(
-        rep["remove"].as_array().is_some_and(|a| !a.is_empty()),
-        "the attacker's renamed copies are listed for removal: {rep}"
-    );
+    // Every file the attacker created (renamed copies, notes) is listed for removal. A guard
+    // that stops the attacker between its first write and its rename leaves none.
+    let remove: Vec<String> = serde_json::from_value(rep["remove"].clone()).expect("list");
+    for c in &created {
+        assert!(
+            remove.contains(&c.display().to_string()),
+            "{} created by the attacker but not listed for removal: {rep}",
+            c.display()
+        );
+    }
 
     // Someone edits a damaged file after the incident (here: writes it again at its path).
     let edited = lost[0].clone();

@@ -1,6 +1,6 @@
 //! The guard itself: marks, the two event loops, judgement per writer, and the trip.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -154,6 +154,8 @@ struct Shared {
     own_exe: Option<PathBuf>,
     stop: AtomicBool,
     busy: AtomicBool,
+    /// An open waits for the notification loop (it must not nap).
+    waiting: AtomicBool,
     blocked: RwLock<HashSet<String>>,
     trusted_hashes: HashSet<String>,
     denied: Mutex<HashSet<i32>>,
@@ -174,12 +176,10 @@ impl Shared {
 
     /// kura's own processes (this one, its group, and other runs of the same binary) are never
     /// writers.
-    fn is_own(&self, pid: i32, pgid: Option<i32>) -> bool {
+    fn is_own_exe(&self, pid: i32, pgid: Option<i32>, exe: Option<&Path>) -> bool {
         pid == self.own_pid
             || pgid == Some(self.own_pgid)
-            || self.own_exe.as_ref().is_some_and(|e| {
-                std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|x| &x == e)
-            })
+            || self.own_exe.as_deref().is_some_and(|e| exe == Some(e))
     }
 }
 
@@ -329,6 +329,7 @@ impl Guard {
             own_exe: std::fs::read_link("/proc/self/exe").ok(),
             stop: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             blocked: RwLock::new(blocked),
             trusted_hashes: opts
                 .trusted
@@ -480,6 +481,12 @@ impl Guard {
                     }
                     let events = fan::parse(&buf[..n]);
                     self.handle(events, sink);
+                    if self.may_batch() {
+                        // Let the next events gather: a writer's event that finds the guard
+                        // asleep in poll() costs it a wake-up (an interrupt to another CPU),
+                        // one that finds it busy or napping costs nothing extra.
+                        std::thread::sleep(Duration::from_micros(NOTIFY_BATCH_US));
+                    }
                 },
                 Ok(false) => {}
                 Err(e) => break Err(fan_err("poll")(e)),
@@ -492,6 +499,16 @@ impl Guard {
         };
         self.shutdown();
         result
+    }
+
+    /// Whether the notification loop may nap between batches: only while no writer is a
+    /// suspect, none opened a canary lately and no open waits for the loop.
+    fn may_batch(&self) -> bool {
+        !self.shared.waiting.load(Ordering::SeqCst)
+            && lock(&self.shared.suspects).is_empty()
+            && lock(&self.shared.canary_openers)
+                .values()
+                .all(|t| t.elapsed() >= Duration::from_millis(CANARY_HOLD_MS))
     }
 
     fn shutdown(&mut self) {
@@ -574,7 +591,8 @@ impl Guard {
 
     fn handle(&mut self, events: Vec<fan::Event>, sink: &mut dyn FnMut(Report)) {
         let now = Instant::now();
-        let mut keys: HashMap<i32, (Option<i32>, bool)> = HashMap::new();
+        // Per pid, once per batch: (process group, an smbd child, one of kura's own processes).
+        let mut keys: HashMap<i32, (Option<i32>, bool, bool)> = HashMap::new();
         for ev in events {
             if ev.mask & libc::FAN_Q_OVERFLOW != 0 {
                 self.overflow(sink);
@@ -614,11 +632,17 @@ impl Guard {
                 }
                 continue;
             }
-            let (pgid, smbd) = *keys.entry(ev.pid).or_insert_with(|| {
+            let shared = &self.shared;
+            let (pgid, smbd, own) = *keys.entry(ev.pid).or_insert_with(|| {
                 let exe = std::fs::read_link(format!("/proc/{}/exe", ev.pid)).ok();
-                (writer::pgid_of(ev.pid), crate::smb::is_smbd(exe.as_deref()))
+                let pgid = writer::pgid_of(ev.pid);
+                (
+                    pgid,
+                    crate::smb::is_smbd(exe.as_deref()),
+                    shared.is_own_exe(ev.pid, pgid, exe.as_deref()),
+                )
             });
-            if self.shared.is_own(ev.pid, pgid) {
+            if own {
                 continue;
             }
             // An smbd child is one SMB client session: keyed by its pid (all smbd children
@@ -766,17 +790,13 @@ impl Guard {
         }
     }
 
-    /// Judges a writer now unless it was judged recently: at most every [`JUDGE_EVERY_MS`] plus
-    /// one millisecond per thousand paths in its window. Often enough that a fast encryptor is
-    /// judged between its files (and at once on strong evidence, see `handle`), rarely enough
+    /// Judges a writer now unless it was judged recently ([`Window::judge_due`]). Often enough
+    /// that a fast encryptor is judged between its files (and at once on strong evidence, see `handle`), rarely enough
     /// that bulk work (untar, `cp -a`, `rm -r` of a large folder) does not judge a growing
     /// window per file.
     fn judge_soon(&mut self, key: i32, sink: &mut dyn FnMut(Report)) {
         let now = Instant::now();
-        let due = self.windows.get(&key).is_some_and(|w| {
-            let every = JUDGE_EVERY_MS + w.len() as u64 / 1000;
-            now.duration_since(w.last_judged) >= Duration::from_millis(every)
-        });
+        let due = self.windows.get(&key).is_some_and(|w| w.judge_due(now));
         if due {
             self.pending.remove(&key);
             self.judge_now(key, now, sink);
@@ -797,6 +817,7 @@ impl Guard {
         }
         let j = win.judge(files, now);
         win.last_judged = now;
+        win.judge_cost = now.elapsed();
         if j.score > 0.0 && !win.suspect {
             win.suspect = true;
             lock(&self.shared.suspects).insert(key);
@@ -1125,53 +1146,92 @@ fn queued(fd: i32) -> bool {
 
 /// The permission thread: answers every open on the watched folders at once. Blocklisted
 /// executables and tripped writers are denied; a suspect writer's open waits (bounded) until
-/// the notification loop has read what is queued; before-images are taken for active writers.
+/// the notification loop has read what is queued; before-images are taken for active writers
+/// and for the first opens of everyone else ([`on_probation`]). While one open waits, the
+/// guard's own opens (the notification loop re-reading a closed file) are answered at once, so
+/// the wait never holds up the loop it is waiting for.
 fn permission_loop(perm: &Group, shared: &Shared, notify_fd: i32) {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut hashes = ExeHashes::default();
-    let mut pgids: HashMap<i32, (Option<i32>, Instant)> = HashMap::new();
+    let mut st = PermState::default();
+    let mut backlog: VecDeque<(i32, File)> = VecDeque::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        match perm.wait(100) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(_) => break,
-        }
-        let n = match perm.read(&mut buf) {
-            Ok(n) => n,
-            Err(_) => break,
-        };
-        for ev in fan::parse(&buf[..n]) {
-            let Some(mut file) = fan::own_event_fd(ev.fd) else {
-                continue;
-            };
-            if ev.mask & libc::FAN_OPEN_PERM == 0 {
-                continue;
+        if backlog.is_empty() {
+            match perm.wait(100) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => break,
             }
-            let allow = decide(
-                shared,
-                &mut hashes,
-                &mut pgids,
-                ev.pid,
-                &mut file,
-                notify_fd,
-            );
+            if read_perm(perm, shared, &mut buf, &mut backlog).is_err() {
+                break;
+            }
+        }
+        while let Some((pid, mut file)) = backlog.pop_front() {
+            let mut idle = || {
+                let _ = read_perm(perm, shared, &mut buf, &mut backlog);
+            };
+            let allow = decide(shared, &mut st, pid, &mut file, notify_fd, &mut idle);
             // Answer before anything else can go wrong; the fd closes when `file` drops.
             let _ = perm.respond(file.as_raw_fd(), allow);
         }
     }
 }
 
+/// Reads the queued permission events: the guard's own opens are allowed at once, the others
+/// go to `backlog` in order.
+fn read_perm(
+    perm: &Group,
+    shared: &Shared,
+    buf: &mut [u8],
+    backlog: &mut VecDeque<(i32, File)>,
+) -> std::io::Result<()> {
+    loop {
+        let n = perm.read(buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        for ev in fan::parse(&buf[..n]) {
+            let Some(file) = fan::own_event_fd(ev.fd) else {
+                continue;
+            };
+            if ev.mask & libc::FAN_OPEN_PERM == 0 {
+                continue;
+            }
+            if ev.pid == shared.own_pid {
+                let _ = perm.respond(file.as_raw_fd(), true);
+            } else {
+                backlog.push_back((ev.pid, file));
+            }
+        }
+    }
+}
+
+/// What the permission thread remembers between events.
+#[derive(Default)]
+struct PermState {
+    hashes: ExeHashes,
+    /// pid → (process group, when looked up).
+    pgids: HashMap<i32, (Option<i32>, Instant)>,
+    /// pid → (opens with a before-image before it was seen writing, since when).
+    probation: HashMap<i32, (u32, Instant)>,
+}
+
+/// Allow or deny one open; `idle` runs while the open waits for the notification loop.
 fn decide(
     shared: &Shared,
-    hashes: &mut ExeHashes,
-    pgids: &mut HashMap<i32, (Option<i32>, Instant)>,
+    st: &mut PermState,
     pid: i32,
     file: &mut File,
     notify_fd: i32,
+    idle: &mut dyn FnMut(),
 ) -> bool {
     if pid == shared.own_pid {
         return true;
     }
+    let PermState {
+        hashes,
+        pgids,
+        probation,
+    } = st;
     if pgids.len() > 4096 {
         pgids.clear();
     }
@@ -1233,9 +1293,12 @@ fn decide(
     if opened_canary {
         let deadline = Instant::now() + Duration::from_millis(CANARY_WAIT_MS);
         let pending = || queued(notify_fd) || shared.busy.load(Ordering::SeqCst);
+        shared.waiting.store(true, Ordering::SeqCst);
         while Instant::now() < deadline && pending() {
+            idle();
             std::thread::sleep(Duration::from_micros(200));
         }
+        shared.waiting.store(false, Ordering::SeqCst);
         if is(&shared.denied) {
             return false;
         }
@@ -1250,15 +1313,53 @@ fn decide(
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);
         while Instant::now() < deadline && (queued(notify_fd) || shared.busy.load(Ordering::SeqCst))
         {
+            shared.waiting.store(true, Ordering::SeqCst);
+            idle();
             std::thread::sleep(Duration::from_micros(200));
         }
+        shared.waiting.store(false, Ordering::SeqCst);
         if is(&shared.denied) {
             return false;
         }
     }
-    if is(&shared.active) {
+    if is(&shared.active) || on_probation(shared, hashes, probation, pid, now) {
         take_before_image(shared, file);
     }
+    true
+}
+
+/// Whether an open by a process the notification loop has not seen writing yet gets a
+/// before-image: its first [`PROBATION_OPENS`] opens in each [`WINDOW_SECS`] do (trusted
+/// writers' never), so the first files an encryptor reads and rewrites are compared with what
+/// they were even when the guard runs behind. A reader pays for a bounded number of profiles;
+/// a new file (size 0) costs nothing to profile.
+fn on_probation(
+    shared: &Shared,
+    hashes: &mut ExeHashes,
+    probation: &mut HashMap<i32, (u32, Instant)>,
+    pid: i32,
+    now: Instant,
+) -> bool {
+    if probation.len() > 4096 {
+        probation.clear();
+    }
+    let e = probation.entry(pid).or_insert((0, now));
+    if now.duration_since(e.1) >= Duration::from_secs(WINDOW_SECS) {
+        *e = (0, now);
+    }
+    if e.0 >= PROBATION_OPENS {
+        return false;
+    }
+    if e.0 == 0
+        && !shared.trusted_hashes.is_empty()
+        && hashes
+            .of_pid(pid)
+            .is_some_and(|h| shared.trusted_hashes.contains(&h))
+    {
+        e.0 = PROBATION_OPENS;
+        return false;
+    }
+    e.0 += 1;
     true
 }
 

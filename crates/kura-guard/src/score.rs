@@ -33,6 +33,18 @@ pub mod thresholds {
     /// A writer's window is judged at most this often while its events stream in (and at the
     /// end of each batch read from the kernel), in milliseconds.
     pub const JUDGE_EVERY_MS: u64 = 2;
+    /// A writer's next judgement waits at least this many times as long as its last one took,
+    /// so judging one writer's window (which grows with bulk work: an untar of 20,000 files is
+    /// a window of 20,000 paths) takes at most about a fifth of one CPU, whatever its size. A
+    /// small window (an attack on a share: a few hundred paths) is judged in well under a
+    /// millisecond, so [`JUDGE_EVERY_MS`] is what counts there; strong per-file evidence is
+    /// judged at once anyway.
+    pub const JUDGE_COST_FACTOR: u32 = 4;
+    /// While no writer is a suspect or opened a canary, the notification loop naps this many
+    /// microseconds after each batch, so bulk work's events are read in batches instead of one
+    /// wake-up each (a wake-up costs the writer an interrupt to the guard's CPU). Any suspect,
+    /// canary opener or waiting open ends the naps.
+    pub const NOTIFY_BATCH_US: u64 = 500;
     /// Longest wait of a suspect's open, in milliseconds (everyone else: answered at once).
     pub const SUSPECT_WAIT_MS: u64 = 50;
     /// A writer that opened a planted canary: its opens in the next [`CANARY_HOLD_MS`] wait (at
@@ -41,6 +53,11 @@ pub mod thresholds {
     pub const CANARY_HOLD_MS: u64 = 1500;
     /// See [`CANARY_HOLD_MS`].
     pub const CANARY_WAIT_MS: u64 = 1000;
+    /// A process's first opens (in each [`WINDOW_SECS`]) that get a before-image before the
+    /// guard has seen it write anything: the files an encryptor reads first are compared with
+    /// what they were even when the guard runs this many files behind. After it has written,
+    /// every open of the writer gets one.
+    pub const PROBATION_OPENS: u32 = 128;
     /// Before-images and sizes remembered, at most (oldest dropped first).
     pub const MAX_REMEMBERED: usize = 200_000;
     /// Canaries are planted in the watched roots and in folders this deep below them.
@@ -64,6 +81,8 @@ pub(crate) struct Window {
     canaries: BTreeSet<String>,
     pub last: Instant,
     pub last_judged: Instant,
+    /// How long the last judgement took.
+    pub judge_cost: Duration,
     pub tripped: bool,
     pub suspect: bool,
     /// An `smbd` child: the writer is its SMB client.
@@ -88,6 +107,7 @@ impl Window {
             canaries: BTreeSet::new(),
             last: now,
             last_judged: now - Duration::from_secs(1),
+            judge_cost: Duration::ZERO,
             tripped: false,
             suspect: false,
             smb: false,
@@ -149,6 +169,15 @@ impl Window {
     /// Paths in the window (its judging cost).
     pub(crate) fn len(&self) -> usize {
         self.modified.len() + self.added.len() + self.deleted.len()
+    }
+
+    /// Whether the window is due for judging: at most every [`JUDGE_EVERY_MS`] plus one
+    /// millisecond per thousand paths, and never sooner than [`JUDGE_COST_FACTOR`] times the
+    /// last judgement's duration after it.
+    pub(crate) fn judge_due(&self, now: Instant) -> bool {
+        let every = Duration::from_millis(JUDGE_EVERY_MS + self.len() as u64 / 1000)
+            .max(self.judge_cost * JUDGE_COST_FACTOR);
+        now.duration_since(self.last_judged) >= every
     }
 
     pub(crate) fn canary(&mut self, path: &str, now: Instant) {
