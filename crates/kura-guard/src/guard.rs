@@ -693,6 +693,14 @@ impl Guard {
                 if let Some(p) = &path {
                     win.canary(&p.to_string_lossy(), now);
                 }
+                // A canary renamed away leaves the attacker's file under the new name: it is
+                // listed for removal like any other file the writer created.
+                if ev.mask & libc::FAN_RENAME != 0
+                    && let Some(n) = &new_path
+                {
+                    let size = std::fs::metadata(n).map(|m| m.len()).unwrap_or(0);
+                    win.created(&n.to_string_lossy(), size, now);
+                }
                 self.judge_now(key, now, sink);
                 continue;
             }
@@ -903,8 +911,10 @@ impl Guard {
         }
         // Freeze first, everything else after: every millisecond counts.
         if known_group && act != Action::Alert && !trusted {
-            lock(&self.shared.denied).insert(key);
+            // Stop before denying: once its opens are denied, an attacker that ignores errors
+            // runs through the rest of its list and may exit before a later SIGSTOP reaches it.
             let _ = writer::signal_writer(&w, key, libc::SIGSTOP);
+            lock(&self.shared.denied).insert(key);
         }
         if sha256.is_none() {
             sha256 = exe_hash();
@@ -1302,12 +1312,9 @@ fn decide(
         if is(&shared.denied) {
             return false;
         }
-        if !pending() {
-            // Everything the writer did to the canary has been judged: one wait per canary.
-            let mut o = lock(&shared.canary_openers);
-            o.remove(&pid);
-            o.remove(&pgid);
-        }
+        // Every open in the hold waits (not only the first): an encryptor may open the canary
+        // to read it, open it again to write it, and only then write, so the first wait can
+        // end before anything it did to the canary is queued.
     }
     if is(&shared.suspects) {
         let deadline = Instant::now() + Duration::from_millis(SUSPECT_WAIT_MS);

@@ -47,8 +47,8 @@ pub mod thresholds {
     pub const NOTIFY_BATCH_US: u64 = 500;
     /// Longest wait of a suspect's open, in milliseconds (everyone else: answered at once).
     pub const SUSPECT_WAIT_MS: u64 = 50;
-    /// A writer that opened a planted canary: its opens in the next [`CANARY_HOLD_MS`] wait (at
-    /// most [`CANARY_WAIT_MS`], once, until the queued events are judged), so a trip on the
+    /// A writer that opened a planted canary: each of its opens in the next [`CANARY_HOLD_MS`]
+    /// waits (at most [`CANARY_WAIT_MS`], until the queued events are judged), so a trip on the
     /// canary lands before the next file even when the guard runs behind on a loaded machine.
     pub const CANARY_HOLD_MS: u64 = 1500;
     /// See [`CANARY_HOLD_MS`].
