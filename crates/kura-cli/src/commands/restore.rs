@@ -28,13 +28,7 @@ pub fn run(ctx: &Ctx, cmd: &RestoreCmd) -> Result<Outcome> {
         dry_run: cmd.dry_run,
         ..Default::default()
     };
-    // The engine turns a failure inside the restorer's threads into an error; keep the default
-    // panic message (several lines) off the terminal meanwhile, so the user sees one line.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = repo.restore(&cmd.snapshot, &target, &opts);
-    std::panic::set_hook(previous);
-    let report = result?;
+    let report = restore_quietly(&mut repo, &cmd.snapshot, &target, &opts)?;
     ctx.note("snapshot", &report.snapshot);
     ctx.note("files", report.files);
     ctx.note("overwritten", report.overwritten);
@@ -121,11 +115,7 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
             dry_run: cmd.dry_run,
             ..Default::default()
         };
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let result = repo.restore(&cmd.snapshot, &target, &opts);
-        std::panic::set_hook(previous);
-        let report = result?;
+        let report = restore_quietly(&mut repo, &cmd.snapshot, &target, &opts)?;
         snapshot = report.snapshot;
         missing = report.missing;
     }
@@ -361,4 +351,19 @@ mod tests {
         assert!(changed_after(&meta, before));
         assert!(!changed_after(&meta, after));
     }
+}
+
+/// The engine turns a failure inside the restorer's threads into an error; keep the default
+/// panic message (several lines) off the terminal meanwhile, so the user sees one line.
+fn restore_quietly(
+    repo: &mut kura_engine::Repo,
+    snapshot: &str,
+    target: &std::path::Path,
+    opts: &RestoreOptions,
+) -> kura_engine::Result<kura_engine::RestoreReport> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = repo.restore(snapshot, target, opts);
+    std::panic::set_hook(previous);
+    result
 }
