@@ -312,6 +312,21 @@ fn aside_path(roots: &[PathBuf], id: u64, dst: &Path) -> PathBuf {
     candidate
 }
 
+/// The engine turns a failure inside the restorer's threads into an error; keep the default
+/// panic message (several lines) off the terminal meanwhile, so the user sees one line.
+fn restore_quietly(
+    repo: &mut kura_engine::Repo,
+    snapshot: &str,
+    target: &std::path::Path,
+    opts: &RestoreOptions,
+) -> kura_engine::Result<kura_engine::RestoreReport> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = repo.restore(snapshot, target, opts);
+    std::panic::set_hook(previous);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,19 +366,4 @@ mod tests {
         assert!(changed_after(&meta, before));
         assert!(!changed_after(&meta, after));
     }
-}
-
-/// The engine turns a failure inside the restorer's threads into an error; keep the default
-/// panic message (several lines) off the terminal meanwhile, so the user sees one line.
-fn restore_quietly(
-    repo: &mut kura_engine::Repo,
-    snapshot: &str,
-    target: &std::path::Path,
-    opts: &RestoreOptions,
-) -> kura_engine::Result<kura_engine::RestoreReport> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = repo.restore(snapshot, target, opts);
-    std::panic::set_hook(previous);
-    result
 }
