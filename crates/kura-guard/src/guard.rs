@@ -689,6 +689,7 @@ impl Guard {
                         | libc::FAN_DELETE
                         | libc::FAN_RENAME)
                     != 0;
+            let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             if canary_hit {
                 if let Some(p) = &path {
                     win.canary(&p.to_string_lossy(), now);
@@ -698,8 +699,7 @@ impl Guard {
                 if ev.mask & libc::FAN_RENAME != 0
                     && let Some(n) = &new_path
                 {
-                    let size = std::fs::metadata(n).map(|m| m.len()).unwrap_or(0);
-                    win.created(&n.to_string_lossy(), size, now);
+                    win.created(&n.to_string_lossy(), size_of(n), now);
                 }
                 self.judge_now(key, now, sink);
                 continue;
@@ -714,7 +714,6 @@ impl Guard {
             if decoy_copy(&path) && (new_path.is_none() || decoy_copy(&new_path)) {
                 continue;
             }
-            let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             if ev.mask & libc::FAN_RENAME != 0 {
                 let size = new_path.as_deref().map_or(0, size_of);
                 match (&path, &new_path) {
