@@ -387,3 +387,130 @@ fn incident_restore_in_place_keeps_files_changed_after_the_incident_aside() {
         .success()
         .stdout(predicate::str::contains("kept aside").not());
 }
+
+/// `restore --incident ID --in-place --dry-run` says which files the real run would keep aside
+/// (a later edit that differs from the restored version; not one re-saved byte for byte) and
+/// changes nothing: the tree (contents, modes, times) is the same afterwards, and its list is
+/// exactly the real run's.
+#[test]
+fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_nothing() {
+    let env = Env::new();
+    env.init();
+    let src = env.sample_tree("src", 12, 20);
+    env.run(&["backup", src.to_str().unwrap()]).success();
+    let mut files: Vec<std::path::PathBuf> = tree_contents(&src)
+        .into_iter()
+        .map(|(p, _)| src.join(p))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let original = std::fs::read(&files[1]).unwrap();
+    for f in &files[..4] {
+        std::fs::write(f, b"\x8f\x13encrypted").unwrap();
+    }
+    std::fs::remove_file(&files[4]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
+    let incident = kura_guard::Incident {
+        id: 2,
+        time: jiff::Timestamp::now(),
+        writer: kura_guard::Writer::default(),
+        sha256: None,
+        engines: vec!["content".into()],
+        reasons: vec![],
+        findings: vec![],
+        damaged: damaged.clone(),
+        created: vec![],
+        action: "killed".into(),
+        action_errors: vec![],
+        roots: vec![src.clone()],
+        released: None,
+    };
+    let dir = env.path(".local/state/kura/guard/incidents");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("2.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    // After the trip: one damaged file edited, one re-saved with exactly its backed-up bytes
+    // (nothing to keep), the deleted one re-created.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&files[0], b"edited after the incident").unwrap();
+    std::fs::write(&files[1], &original).unwrap();
+    std::fs::write(&files[4], b"re-created after the incident").unwrap();
+
+    // Everything a restore could change: names, contents, modes, times.
+    let state = |root: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>, u32, i64, i64)> {
+        walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                let data = if m.is_file() {
+                    std::fs::read(e.path()).unwrap()
+                } else {
+                    Vec::new()
+                };
+                let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+                let ctime = m.ctime() * 1_000_000_000 + m.ctime_nsec();
+                (e.path().to_path_buf(), data, m.mode(), mtime, ctime)
+            })
+            .collect()
+    };
+    let kept = |rep: &serde_json::Value| -> Vec<(String, String)> {
+        let mut k: Vec<(String, String)> = rep["kept_aside"]
+            .as_array()
+            .expect("kept_aside")
+            .iter()
+            .map(|k| {
+                let at = k["kept_at"].as_str().unwrap().to_string();
+                (k["path"].as_str().unwrap().to_string(), at)
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    let before = state(&src);
+    let args = ["restore", "latest", "--incident", "2", "--in-place"];
+    let (dry, code) = env.json(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert!(state(&src) == before, "the dry run changed the tree");
+    let aside = |f: &std::path::Path| {
+        src.join(".kura-replaced/2")
+            .join(f.strip_prefix(&src).unwrap())
+            .display()
+            .to_string()
+    };
+    let mut want = vec![
+        (damaged[0].clone(), aside(&files[0])),
+        (damaged[4].clone(), aside(&files[4])),
+    ];
+    want.sort();
+    assert_eq!(kept(&dry), want, "{dry}");
+    // Nothing is left staged in the state directory.
+    let staged: Vec<_> = std::fs::read_dir(env.path(".local/state/kura/guard"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("restore-"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+    // The text names them too.
+    env.run(&[&args[..], &["--dry-run"]].concat())
+        .success()
+        .stdout(predicate::str::contains(
+            "2 files changed after the incident, would be kept aside",
+        ))
+        .stdout(predicate::str::contains(aside(&files[0])));
+    assert!(state(&src) == before, "the text dry run changed the tree");
+
+    let (real, code) = env.json(&args);
+    assert_eq!(code, 0, "{real}");
+    assert_eq!(
+        kept(&real),
+        kept(&dry),
+        "the dry run predicted the real run"
+    );
+    assert_eq!(
+        std::fs::read(aside(&files[0])).unwrap(),
+        b"edited after the incident"
+    );
+}

@@ -81,10 +81,24 @@ pub(crate) fn pgid_of(pid: i32) -> Option<i32> {
     ids_of_stat(&stat).map(|(g, _)| g)
 }
 
+/// Whether a `/proc/PID/stat` line is a process that has exited (a zombie, state `Z`, or one
+/// being reaped, `X`): it still shows its group, but can no longer be stopped or killed.
+pub(crate) fn exited(stat: &str) -> bool {
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X" | "x"))
+}
+
 /// Whether some live process still belongs to group `pgid` (so that a signal to it cannot hit
-/// a reused group id that never wrote anything).
+/// a reused group id that never wrote anything). A process that has exited but was not reaped
+/// yet (a zombie) is not live: a writer that finished its work before the trip is gone, and a
+/// stop sent to it would be reported as done when nothing was stopped.
 pub(crate) fn group_alive(pgid: i32, pids: &[i32]) -> bool {
-    pids.iter().any(|&p| pgid_of(p) == Some(pgid))
+    pids.iter().any(|&p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .is_ok_and(|s| !exited(&s) && ids_of_stat(&s).map(|(g, _)| g) == Some(pgid))
+    })
 }
 
 /// The cgroup v2 path of `pid` (`0::/system.slice/x.service` in `/proc/PID/cgroup`).
@@ -249,7 +263,11 @@ pub(crate) fn writer_alive(w: &Writer, key: i32, pids: &[i32]) -> bool {
 
 /// SHA-256 (hex) of a file, read through any path (`/proc/PID/exe` works for deleted files).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    sha256_read(&mut std::fs::File::open(path)?)
+}
+
+/// SHA-256 (hex) of everything `f` reads.
+pub(crate) fn sha256_read(f: &mut impl Read) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -293,6 +311,7 @@ impl ExeHashes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn stat_with_parentheses_in_comm() {
@@ -329,6 +348,35 @@ mod tests {
             u("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
             None
         );
+    }
+
+    #[test]
+    fn a_zombie_is_not_a_live_writer() {
+        assert!(exited("1234 (evil) (x) Z 1 5678 5679 0"));
+        assert!(!exited("1234 (evil) (Z) S 1 5678 5679 0"));
+        // A child that exited and was not reaped yet: /proc still shows its process group.
+        let mut child = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !exited(&s)) {
+            assert!(std::time::Instant::now() < deadline, "true did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(pgid_of(pid), Some(pid), "the zombie still shows its group");
+        assert!(!group_alive(pid, &[pid]), "a zombie is not a live writer");
+        child.wait().expect("reap");
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep");
+        let lp = live.id() as i32;
+        assert!(group_alive(lp, &[lp]));
+        let _ = live.kill();
+        let _ = live.wait();
     }
 
     #[test]

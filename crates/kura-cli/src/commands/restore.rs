@@ -112,7 +112,9 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
         let opts = RestoreOptions {
             paths: wanted.clone(),
             overwrite: cmd.overwrite.into(),
-            dry_run: cmd.dry_run,
+            // An in-place dry run still stages the files (in the state directory, removed
+            // below): which later edits would be kept aside depends on their content.
+            dry_run: cmd.dry_run && !cmd.in_place,
             ..Default::default()
         };
         let report = restore_quietly(&mut repo, &cmd.snapshot, &target, &opts)?;
@@ -130,8 +132,13 @@ fn incident(ctx: &Ctx, cmd: &RestoreCmd, id: u64) -> Result<Outcome> {
         .filter(|p| !not_in_snapshot.contains(p))
         .collect();
     let mut kept_aside = Vec::new();
-    if cmd.in_place && !cmd.dry_run {
-        let moved = put_back(&staging, &restored, &inc, &mut kept_aside);
+    if cmd.in_place {
+        kept_aside = kept_aside_plan(&staging, &restored, &inc);
+        let moved = if cmd.dry_run {
+            Ok(())
+        } else {
+            put_back(&staging, &restored, &kept_aside)
+        };
         let _ = std::fs::remove_dir_all(&staging);
         moved?;
     }
@@ -195,8 +202,13 @@ impl Render for IncidentRestored {
         }
         if !self.kept_aside.is_empty() {
             p.say(format!(
-                "{} changed after the incident, kept aside (not overwritten):",
-                count(self.kept_aside.len() as u64, "file")
+                "{} changed after the incident, {} aside (not overwritten):",
+                count(self.kept_aside.len() as u64, "file"),
+                if self.dry_run {
+                    "would be kept"
+                } else {
+                    "kept"
+                }
             ));
             for k in &self.kept_aside {
                 p.say(format!("  {} -> {}", k.path, k.kept_at.display()));
@@ -214,17 +226,17 @@ impl Render for IncidentRestored {
     }
 }
 
-/// Moves each restored file from the staging folder to its original absolute path (parent
-/// folders the attacker removed are created again; nothing else is touched). Whatever is at a
-/// path and changed after the incident (a later edit, not the attacker's version) and differs
-/// from the restored file is first moved aside (see [`aside_path`]), never deleted.
-fn put_back(
+/// The files found at damaged paths that changed after the incident (a later edit, not the
+/// attacker's version) and differ from their restored version (staged under `staging`), with
+/// where each is to be kept (see [`aside_path`]). Computed before anything moves, so that a dry
+/// run reports exactly what the real run keeps aside.
+fn kept_aside_plan(
     staging: &Path,
     restored: &[String],
     inc: &kura_guard::Incident,
-    kept: &mut Vec<KeptAside>,
-) -> Result<()> {
-    use anyhow::Context as _;
+) -> Vec<KeptAside> {
+    let mut taken = std::collections::HashSet::new();
+    let mut plan = Vec::new();
     for p in restored {
         let src = staging.join(p.trim_start_matches('/'));
         let dst = Path::new(p);
@@ -232,22 +244,37 @@ fn put_back(
             && changed_after(&meta, inc.time)
             && !same_file_content(&src, dst, &meta)
         {
-            let aside = aside_path(&inc.roots, inc.id, dst);
-            if let Some(parent) = aside.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            std::fs::rename(dst, &aside).with_context(|| {
-                format!(
-                    "cannot move {} (changed after the incident) aside to {}; it was left as it is",
-                    dst.display(),
-                    aside.display()
-                )
-            })?;
-            kept.push(KeptAside {
+            let aside = aside_path(&inc.roots, inc.id, dst, &taken);
+            taken.insert(aside.clone());
+            plan.push(KeptAside {
                 kept_at: aside,
                 path: p.clone(),
             });
+        }
+    }
+    plan
+}
+
+/// Moves each restored file from the staging folder to its original absolute path (parent
+/// folders the attacker removed are created again; nothing else is touched). The files of
+/// `aside` ([`kept_aside_plan`]) are first moved to where it says, never deleted.
+fn put_back(staging: &Path, restored: &[String], aside: &[KeptAside]) -> Result<()> {
+    use anyhow::Context as _;
+    for p in restored {
+        let src = staging.join(p.trim_start_matches('/'));
+        let dst = Path::new(p);
+        if let Some(k) = aside.iter().find(|k| k.path == *p) {
+            if let Some(parent) = k.kept_at.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::rename(dst, &k.kept_at).with_context(|| {
+                format!(
+                    "cannot move {} (changed after the incident) aside to {}; it was left as it is",
+                    dst.display(),
+                    k.kept_at.display()
+                )
+            })?;
         }
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)
@@ -287,8 +314,13 @@ fn same_file_content(src: &Path, dst: &Path, meta: &std::fs::Metadata) -> bool {
 
 /// Where a later version of `dst` is kept: `<root>/.kura-replaced/<incident>/<path under the
 /// root>` for the watched root holding it, else `<dst>.kura-replaced-<incident>` beside it; a
-/// numeric suffix when that name is taken (nothing is ever overwritten).
-fn aside_path(roots: &[PathBuf], id: u64, dst: &Path) -> PathBuf {
+/// numeric suffix when that name exists or is in `taken` (nothing is ever overwritten).
+fn aside_path(
+    roots: &[PathBuf],
+    id: u64,
+    dst: &Path,
+    taken: &std::collections::HashSet<PathBuf>,
+) -> PathBuf {
     let root = roots
         .iter()
         .filter(|r| dst.starts_with(r) && dst != r.as_path())
@@ -303,7 +335,7 @@ fn aside_path(roots: &[PathBuf], id: u64, dst: &Path) -> PathBuf {
     };
     let mut candidate = base.clone();
     let mut n = 1;
-    while std::fs::symlink_metadata(&candidate).is_ok() {
+    while taken.contains(&candidate) || std::fs::symlink_metadata(&candidate).is_ok() {
         let mut name = base.as_os_str().to_os_string();
         name.push(format!(".{n}"));
         candidate = PathBuf::from(name);
@@ -337,20 +369,27 @@ mod tests {
         let root = d.path().join("share");
         let roots = vec![d.path().to_path_buf(), root.clone()];
         let dst = root.join("ward").join("a.txt");
+        let none = std::collections::HashSet::new();
         assert_eq!(
-            aside_path(&roots, 7, &dst),
+            aside_path(&roots, 7, &dst, &none),
             root.join(".kura-replaced/7/ward/a.txt")
         );
         let taken = root.join(".kura-replaced/7/ward/a.txt");
         std::fs::create_dir_all(taken.parent().unwrap()).unwrap();
         std::fs::write(&taken, b"x").unwrap();
         assert_eq!(
-            aside_path(&roots, 7, &dst),
+            aside_path(&roots, 7, &dst, &none),
             root.join(".kura-replaced/7/ward/a.txt.1")
+        );
+        // A name planned for another file (a dry run moves nothing) is taken too.
+        let planned = std::collections::HashSet::from([root.join(".kura-replaced/7/ward/a.txt.1")]);
+        assert_eq!(
+            aside_path(&roots, 7, &dst, &planned),
+            root.join(".kura-replaced/7/ward/a.txt.2")
         );
         let elsewhere = Path::new("/elsewhere/b.txt");
         assert_eq!(
-            aside_path(&roots, 7, elsewhere),
+            aside_path(&roots, 7, elsewhere, &none),
             PathBuf::from("/elsewhere/b.txt.kura-replaced-7")
         );
     }
