@@ -273,15 +273,7 @@ mod tests {
     }
 
     fn noise(n: usize) -> Vec<u8> {
-        let mut x = 0x1234_5678_9abc_def1u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
+        kura_testkit::noise::incompressible(0x1234_5678_9abc_def1, n)
     }
 
     #[test]
