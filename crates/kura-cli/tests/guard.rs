@@ -954,11 +954,15 @@ fn guard_checks_opens_of_existing_and_new_files_without_folder_marks() {
     std::fs::write(outside.join("sub").join("moved.txt"), b"moved in").expect("write");
     std::fs::rename(&outside, s.join("moved-in")).expect("rename");
     let moved = s.join("moved-in").join("sub").join("moved.txt");
-    marks_until(&guard, "every file checked on open, no folder-wide mark", |m| {
-        existing.iter().all(|p| has_open_mark(m, p))
-            && [&new, &nested, &moved].iter().all(|p| has_open_mark(m, p))
-            && !has_folder_mark(m, &s)
-    });
+    marks_until(
+        &guard,
+        "every file checked on open, no folder-wide mark",
+        |m| {
+            existing.iter().all(|p| has_open_mark(m, p))
+                && [&new, &nested, &moved].iter().all(|p| has_open_mark(m, p))
+                && !has_folder_mark(m, &s)
+        },
+    );
 }
 
 #[test]
@@ -1006,7 +1010,12 @@ fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
     let victim = existing.last().expect("a file").clone();
     let before = std::fs::read(&victim).expect("read");
     assert!(!dd_to(&victim, &["conv=notrunc"]).success());
-    assert_eq!(std::fs::read(&victim).expect("read"), before, "{}", victim.display());
+    assert_eq!(
+        std::fs::read(&victim).expect("read"),
+        before,
+        "{}",
+        victim.display()
+    );
     let new = s.join("written-by-blocklisted.bin");
     assert!(!dd_to(&new, &[]).success());
     assert_eq!(
@@ -1016,7 +1025,9 @@ fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
     );
     // Off the blocklist: within a few seconds the folder marks go and it may write again.
     env.run(&["guard", "blocklist", "--remove", &sha]).success();
-    marks_until(&guard, "folder marks taken back", |m| !has_folder_mark(m, &s));
+    marks_until(&guard, "folder marks taken back", |m| {
+        !has_folder_mark(m, &s)
+    });
     let again = s.join("written-after-removal.bin");
     assert!(dd_to(&again, &[]).success());
     assert_eq!(std::fs::metadata(&again).expect("stat").len(), 1024);
