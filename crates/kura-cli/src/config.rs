@@ -59,6 +59,11 @@ pub struct GuardSection {
     /// smb.conf of the Samba server sharing the watched folders (for `smbcontrol -s`; default:
     /// Samba's own default).
     pub smb_conf: Option<PathBuf>,
+    /// Make every open in the watched folders wait for the guard, a new file's creating open
+    /// included (default false: existing files are checked on open and new files from the
+    /// moment the guard has seen them created; every open is checked anyway while the
+    /// blocklist is not empty).
+    pub check_every_open: Option<bool>,
 }
 
 /// `[report]`: the compliance report.

@@ -867,6 +867,199 @@ fn killed_guard_leaves_opens_working() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Which opens wait for the guard: each file's own mark, folder marks only while the blocklist is
+// not empty. Read from the guard's fanotify fds in /proc (fdinfo lists every inode mark).
+
+const FAN_OPEN_PERM: u64 = 0x0001_0000;
+const FAN_EVENT_ON_CHILD: u64 = 0x0800_0000;
+
+/// (inode, mask) of every inode mark of the fanotify groups of process `pid`.
+fn fanotify_marks(pid: u32) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for fd in fds.flatten() {
+        if std::fs::read_link(fd.path()).map_or(true, |l| l != Path::new("anon_inode:[fanotify]")) {
+            continue;
+        }
+        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+        for line in std::fs::read_to_string(info).unwrap_or_default().lines() {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .and_then(|v| u64::from_str_radix(v, 16).ok())
+            };
+            if let (Some(ino), Some(mask)) = (field("ino:"), field("mask:")) {
+                out.push((ino, mask));
+            }
+        }
+    }
+    out
+}
+
+fn ino(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"))
+}
+
+/// Waits (bounded) until `ok` holds for the guard's marks.
+fn marks_until(guard: &GuardProc, what: &str, ok: impl Fn(&[(u64, u64)]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let marks = fanotify_marks(guard.child.id());
+        if ok(&marks) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: marks {marks:x?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn has_open_mark(marks: &[(u64, u64)], p: &Path) -> bool {
+    let i = ino(p);
+    marks.iter().any(|&(n, m)| n == i && m & FAN_OPEN_PERM != 0)
+}
+
+fn has_folder_mark(marks: &[(u64, u64)], p: &Path) -> bool {
+    let i = ino(p);
+    marks
+        .iter()
+        .any(|&(n, m)| n == i && m & FAN_OPEN_PERM != 0 && m & FAN_EVENT_ON_CHILD != 0)
+}
+
+#[test]
+fn guard_checks_opens_of_existing_and_new_files_without_folder_marks() {
+    if !root_or_skip("guard_checks_opens_of_existing_and_new_files_without_folder_marks") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 20, 51);
+    let guard = GuardProc::start(&env, &s, &[]);
+    assert_eq!(guard.ready["marked_dirs"], 0, "{}", guard.ready);
+    assert!(
+        guard.ready["marked_files"].as_u64() >= Some(20),
+        "{}",
+        guard.ready
+    );
+    let mut existing = Vec::new();
+    walk(&s, "sorted", &mut existing);
+    // A new file, a file in a new folder, and a folder moved in from outside the share.
+    let new = s.join("new-after-start.txt");
+    std::fs::write(&new, b"written after the guard started").expect("write");
+    std::fs::create_dir(s.join("new-folder")).expect("mkdir");
+    let nested = s.join("new-folder").join("inner.txt");
+    std::fs::write(&nested, b"inner").expect("write");
+    let outside = env.path("outside");
+    std::fs::create_dir_all(outside.join("sub")).expect("mkdir");
+    std::fs::write(outside.join("sub").join("moved.txt"), b"moved in").expect("write");
+    std::fs::rename(&outside, s.join("moved-in")).expect("rename");
+    let moved = s.join("moved-in").join("sub").join("moved.txt");
+    marks_until(
+        &guard,
+        "every file checked on open, no folder-wide mark",
+        |m| {
+            existing.iter().all(|p| has_open_mark(m, p))
+                && [&new, &nested, &moved].iter().all(|p| has_open_mark(m, p))
+                && !has_folder_mark(m, &s)
+        },
+    );
+}
+
+#[test]
+fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
+    if !root_or_skip("guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed") {
+        return;
+    }
+    let env = Env::new();
+    // A copy of dd stands for an executable stopped earlier.
+    let evil = env.path("evil-dd");
+    let dd = ["/usr/bin/dd", "/bin/dd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("dd");
+    std::fs::copy(dd, &evil).expect("copy dd");
+    let sha = kura_guard::sha256_file(&evil).expect("sha256");
+    let state = env.path(".local/state/kura");
+    kura_guard::block(
+        &state,
+        kura_guard::BlockEntry {
+            sha256: sha.clone(),
+            exe: Some(evil.clone()),
+            incident: 1,
+            added: jiff::Timestamp::now(),
+        },
+    )
+    .expect("blocklist");
+    let s = share(&env, 20, 52);
+    let guard = GuardProc::start(&env, &s, &[]);
+    assert!(
+        guard.ready["marked_dirs"].as_u64() >= Some(1),
+        "{}",
+        guard.ready
+    );
+    let dd_to = |target: &Path, extra: &[&str]| {
+        let mut cmd = Command::new(&evil);
+        cmd.arg("if=/dev/zero")
+            .arg(format!("of={}", target.display()))
+            .args(["bs=1k", "count=1"])
+            .args(extra);
+        run_bounded(cmd, "blocklisted dd")
+    };
+    let mut existing = Vec::new();
+    walk(&s, "sorted", &mut existing);
+    let victim = existing.last().expect("a file").clone();
+    let before = std::fs::read(&victim).expect("read");
+    assert!(!dd_to(&victim, &["conv=notrunc"]).success());
+    assert_eq!(
+        std::fs::read(&victim).expect("read"),
+        before,
+        "{}",
+        victim.display()
+    );
+    let new = s.join("written-by-blocklisted.bin");
+    assert!(!dd_to(&new, &[]).success());
+    assert_eq!(
+        std::fs::metadata(&new).map(|m| m.len()).unwrap_or(0),
+        0,
+        "a blocklisted program wrote a new file"
+    );
+    // Off the blocklist: within a few seconds the folder marks go and it may write again.
+    env.run(&["guard", "blocklist", "--remove", &sha]).success();
+    marks_until(&guard, "folder marks taken back", |m| {
+        !has_folder_mark(m, &s)
+    });
+    let again = s.join("written-after-removal.bin");
+    assert!(dd_to(&again, &[]).success());
+    assert_eq!(std::fs::metadata(&again).expect("stat").len(), 1024);
+}
+
+#[test]
+fn guard_trips_on_a_canary_write_before_the_writer_closes_it() {
+    if !root_or_skip("guard_trips_on_a_canary_write_before_the_writer_closes_it") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 20, 53);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let canary = canaries_of(&guard.ready)
+        .into_iter()
+        .next()
+        .expect("a canary");
+    // One byte written through an fd that stays open: only the write itself can trip.
+    let mut writer = Command::new("sh")
+        .args(["-c", "exec 3<>\"$1\"; printf x >&3; exec sleep 120", "sh"])
+        .arg(&canary)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn sh");
+    let trip = guard.wait_for("tripped", Duration::from_secs(60));
+    assert!(trip.is_some(), "no trip: {:?}", guard.seen);
+    let status = wait_bounded(&mut writer, Duration::from_secs(30), "canary writer");
+    assert_eq!(status.signal(), Some(9), "killed: {status:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // After a trip: incidents, targeted restore, the hold on forget, release, blocklist, status.
 
 #[test]

@@ -14,12 +14,25 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// Events the notification group asks for: every change to a directory entry or a file's data.
-pub(crate) const NOTIFY_MASK: u64 = libc::FAN_MODIFY
-    | libc::FAN_CLOSE_WRITE
-    | libc::FAN_CREATE
-    | libc::FAN_DELETE
-    | libc::FAN_RENAME;
+/// Events the notification group asks for on the whole filesystem: every change to a directory
+/// entry, and each file closed after writing. Not `FAN_MODIFY`: it comes once per `write(2)`
+/// call (an untar is several per file) and the scoring only reads a file once it is closed;
+/// canaries get `FAN_MODIFY` through a mark of their own ([`CANARY_MASK`]), so a write to one
+/// trips before the attacker closes it.
+pub(crate) const NOTIFY_MASK: u64 =
+    libc::FAN_CLOSE_WRITE | libc::FAN_CREATE | libc::FAN_DELETE | libc::FAN_RENAME;
+
+/// What a planted canary's own mark asks for, on top of [`NOTIFY_MASK`].
+pub(crate) const CANARY_MASK: u64 = libc::FAN_MODIFY;
+
+/// The most fanotify marks one user may hold (`fs.fanotify.max_user_marks`).
+pub(crate) fn max_user_marks() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/fanotify/max_user_marks")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
 // FAN_RENAME (5.17) carries both names in one event, so FAN_MOVED_FROM / FAN_MOVED_TO (the
 // same move as two events) are not asked for.
 
@@ -72,13 +85,17 @@ impl Group {
     }
 
     fn mark_raw(&self, flags: libc::c_uint, mask: u64, path: &Path) -> io::Result<()> {
+        self.mark_op(libc::FAN_MARK_ADD | flags, mask, path)
+    }
+
+    fn mark_op(&self, flags: libc::c_uint, mask: u64, path: &Path) -> io::Result<()> {
         let c = cpath(path)?;
         // SAFETY: the group fd is valid for `self`'s lifetime; `c` is a NUL-terminated path
         // that outlives the call; AT_FDCWD makes a relative path relative to the cwd.
         cvt(unsafe {
             libc::fanotify_mark(
                 self.file.as_raw_fd(),
-                libc::FAN_MARK_ADD | flags,
+                flags,
                 mask,
                 libc::AT_FDCWD,
                 c.as_ptr(),
@@ -104,6 +121,29 @@ impl Group {
             libc::FAN_OPEN_PERM | libc::FAN_EVENT_ON_CHILD,
             dir,
         )
+    }
+
+    /// Takes back [`Group::mark_dir_opens`] (the folder's files opened from now on are no
+    /// longer permission events, unless they carry a mark of their own).
+    pub(crate) fn unmark_dir_opens(&self, dir: &Path) -> io::Result<()> {
+        self.mark_op(
+            libc::FAN_MARK_REMOVE | libc::FAN_MARK_ONLYDIR,
+            libc::FAN_OPEN_PERM | libc::FAN_EVENT_ON_CHILD,
+            dir,
+        )
+    }
+
+    /// Asks for open-permission events on one file (an inode mark on the file itself; it
+    /// follows the file through renames and goes away with its last link). Symbolic links are
+    /// not followed (`FAN_MARK_DONT_FOLLOW`): a link planted in a watched folder must not
+    /// move a mark elsewhere.
+    pub(crate) fn mark_file_opens(&self, file: &Path) -> io::Result<()> {
+        self.mark_raw(libc::FAN_MARK_DONT_FOLLOW, libc::FAN_OPEN_PERM, file)
+    }
+
+    /// Asks for `mask` on one file (an inode mark), e.g. every write of a canary.
+    pub(crate) fn mark_file(&self, file: &Path, mask: u64) -> io::Result<()> {
+        self.mark_raw(libc::FAN_MARK_DONT_FOLLOW, mask, file)
     }
 
     /// The group's fd (for polling from another thread).

@@ -74,6 +74,12 @@ pub struct GuardOptions {
     pub canaries: bool,
     /// smb.conf of the Samba server whose clients write here (for `smbcontrol -s`).
     pub smb_conf: Option<PathBuf>,
+    /// Make every open in the watched folders a permission event, a new file's creating open
+    /// included (`guard.check_every_open`). Off (the default), each existing file carries its
+    /// own open-permission mark and a new file gets one as soon as the guard has seen it
+    /// created, so writing new files (an untar, `cp -a`, a scan batch) does not wait for the
+    /// guard; every open is checked anyway while the blocklist is not empty.
+    pub check_every_open: bool,
 }
 
 impl GuardOptions {
@@ -87,6 +93,7 @@ impl GuardOptions {
             isolate_command: None,
             canaries: true,
             smb_conf: None,
+            check_every_open: false,
         }
     }
 }
@@ -102,8 +109,11 @@ pub enum Report {
         pid: u32,
         /// Watched roots.
         roots: Vec<PathBuf>,
-        /// Folders with open-permission marks.
+        /// Folders whose every open is a permission event (all of them while the blocklist
+        /// is not empty or with `guard.check_every_open`, else none).
         marked_dirs: usize,
+        /// Files with an open-permission mark of their own.
+        marked_files: usize,
         /// Canaries planted.
         canaries: Vec<Planted>,
         /// The action on a trip.
@@ -218,6 +228,15 @@ pub struct Guard {
     canary_seed: HashMap<PathBuf, u64>,
     overflows: u64,
     marked_dirs: usize,
+    /// The folders carrying a folder-wide open-permission mark ([`Guard::set_open_scope`]).
+    folder_marks: Vec<PathBuf>,
+    /// Whether files carry open-permission marks of their own (false when the tree has more
+    /// files than [`file_mark_budget`] allows: then every open is checked instead).
+    file_marks: bool,
+    marked_files: usize,
+    /// Files created in the batch being handled: marked once the batch is done (after the
+    /// guard has read them back, so its own reads are not permission events).
+    new_files: Vec<PathBuf>,
     startup_warnings: Vec<String>,
     audit: Option<kura_audit::AuditLog>,
 }
@@ -279,6 +298,22 @@ fn file_key(m: &std::fs::Metadata) -> (u64, u64, i64) {
         m.size(),
         m.mtime_nsec() + m.mtime() * 1_000_000_000,
     )
+}
+
+/// The regular files directly inside `dirs`.
+fn files_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// How many files may carry an open-permission mark of their own: [`FILE_MARKS_MAX`], and at
+/// most half of what fanotify allows one user (the rest for folders and other programs).
+fn file_mark_budget() -> u64 {
+    fan::max_user_marks().map_or(FILE_MARKS_MAX, |m| (m / 2).min(FILE_MARKS_MAX))
 }
 
 fn all_dirs(root: &Path, out: &mut Vec<PathBuf>, files: &mut u64) {
@@ -392,7 +427,7 @@ impl Guard {
         let perm = Arc::new(Group::permission().map_err(fan_err("init (permission group)"))?);
         let mut mounts = Vec::new();
         let mut files = 0u64;
-        let mut marked_dirs = 0usize;
+        let mut all_folders = Vec::new();
         for r in &roots {
             let fsid = fan::fsid_of(r).map_err(fan_err(format!("statfs {}", r.display())))?;
             if !mounts.iter().any(|(f, _)| *f == fsid) {
@@ -405,12 +440,42 @@ impl Guard {
                 })?;
                 mounts.push((fsid, m));
             }
-            let mut dirs = Vec::new();
-            all_dirs(r, &mut dirs, &mut files);
-            for d in dirs {
-                perm.mark_dir_opens(&d)
-                    .map_err(fan_err(format!("mark {}", d.display())))?;
-                marked_dirs += 1;
+            all_dirs(r, &mut all_folders, &mut files);
+        }
+        for p in planted.iter().flat_map(|p| p.files.iter()) {
+            notify
+                .mark_file(p, fan::CANARY_MASK)
+                .map_err(fan_err(format!("mark {}", p.display())))?;
+        }
+        // Opens: each existing file carries a mark of its own (new files get theirs as they
+        // are created), unless the tree is too large for that; folder marks come on top while
+        // the blocklist is not empty ([`Guard::set_open_scope`]).
+        let mut file_marks = !opts.check_every_open && files <= file_mark_budget();
+        let mut marked_files = 0usize;
+        if !opts.check_every_open && !file_marks {
+            startup_warnings.push(format!(
+                "{files} files are watched, more than the {} open-permission marks the guard places one per file: every open in the watched folders waits for the guard (slower writes of new files)",
+                file_mark_budget()
+            ));
+        }
+        if file_marks {
+            for d in &all_folders {
+                for f in files_in(std::slice::from_ref(d)) {
+                    match perm.mark_file_opens(&f) {
+                        Ok(()) => marked_files += 1,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                            file_marks = false;
+                            startup_warnings.push(format!(
+                                "fanotify's mark limit (fs.fanotify.max_user_marks) was reached after {marked_files} files: every open in the watched folders waits for the guard (slower writes of new files)"
+                            ));
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                if !file_marks {
+                    break;
+                }
             }
         }
         let audit = kura_audit::AuditLog::open(&opts.state_dir.join("audit")).ok();
@@ -445,10 +510,84 @@ impl Guard {
             planted,
             canary_seed,
             overflows: 0,
-            marked_dirs,
+            marked_dirs: 0,
+            folder_marks: Vec::new(),
+            file_marks,
+            marked_files,
+            new_files: Vec::new(),
             startup_warnings,
             audit,
-        })
+        }
+        .with_open_scope(all_folders))
+    }
+
+    fn with_open_scope(mut self, folders: Vec<PathBuf>) -> Guard {
+        if self.every_open_wanted() {
+            self.arm_folder_marks(folders);
+        }
+        self
+    }
+
+    /// Whether every open in the watched folders must be a permission event now: asked for,
+    /// files without marks of their own, or executables on the blocklist (a blocklisted
+    /// program must not even create a file).
+    fn every_open_wanted(&self) -> bool {
+        self.opts.check_every_open
+            || !self.file_marks
+            || self.shared.blocked.read().map_or(true, |b| !b.is_empty())
+    }
+
+    /// Puts folder-wide open-permission marks on `folders` (every open in them waits for the
+    /// guard from here on).
+    fn arm_folder_marks(&mut self, folders: Vec<PathBuf>) {
+        for d in folders {
+            if self.perm.mark_dir_opens(&d).is_ok() {
+                self.folder_marks.push(d);
+            }
+        }
+        self.marked_dirs = self.folder_marks.len();
+    }
+
+    /// Arms or takes back the folder-wide open marks as [`Guard::every_open_wanted`] says
+    /// (after a trip added to the blocklist, or once a second as it is reloaded).
+    fn set_open_scope(&mut self) {
+        let want = self.every_open_wanted();
+        if want && self.folder_marks.is_empty() {
+            let mut folders = Vec::new();
+            let mut n = 0u64;
+            for r in self.opts.roots.clone() {
+                all_dirs(&r, &mut folders, &mut n);
+            }
+            self.arm_folder_marks(folders);
+        } else if !want && !self.folder_marks.is_empty() {
+            for d in std::mem::take(&mut self.folder_marks) {
+                let _ = self.perm.unmark_dir_opens(&d);
+            }
+            self.marked_dirs = 0;
+        }
+    }
+
+    /// Gives the files created in the last batch their open-permission marks (and the files
+    /// below a folder moved in from outside the watched trees).
+    fn mark_new_files(&mut self) {
+        if !self.file_marks {
+            self.new_files.clear();
+            return;
+        }
+        for p in std::mem::take(&mut self.new_files) {
+            match self.perm.mark_file_opens(&p) {
+                Ok(()) => self.marked_files += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    self.file_marks = false;
+                    tracing::warn!(
+                        "fanotify's mark limit (fs.fanotify.max_user_marks) was reached: every open in the watched folders now waits for the guard"
+                    );
+                    self.set_open_scope();
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs until `stop` is set, calling `sink` with each report (first `Ready`).
@@ -469,6 +608,7 @@ impl Guard {
             pid: std::process::id(),
             roots: self.opts.roots.clone(),
             marked_dirs: self.marked_dirs,
+            marked_files: self.marked_files,
             canaries: self.planted.clone(),
             action: self.opts.action,
         });
@@ -561,6 +701,7 @@ impl Guard {
                 .map(|e| e.sha256.to_ascii_lowercase())
                 .collect();
         }
+        self.set_open_scope();
     }
 
     fn replant(&mut self) {
@@ -569,6 +710,12 @@ impl Guard {
                 && let Some(seed) = self.canary_seed.get(&p.dir)
                 && let Ok(again) = canaries::plant(&p.dir, *seed)
             {
+                for f in &again.files {
+                    let _ = self.notify.mark_file(f, fan::CANARY_MASK);
+                    if self.file_marks {
+                        let _ = self.perm.mark_file_opens(f);
+                    }
+                }
                 *p = again;
             }
         }
@@ -627,23 +774,44 @@ impl Guard {
                 continue;
             }
             if ev.mask & libc::FAN_ONDIR != 0 {
-                // Folders: mark new ones for open permission; forget cached folder paths that
-                // a rename or delete made stale. Folder events are not scored.
+                // Folders: mark new ones for open permission while every open is checked;
+                // give the files of a folder moved in from outside the watched trees their
+                // marks; forget cached folder paths that a rename or delete made stale.
+                // Folder events are not scored.
                 if ev.mask & (libc::FAN_RENAME | libc::FAN_DELETE) != 0 {
                     self.dir_cache.clear();
                 }
-                if ev.mask & libc::FAN_CREATE != 0
-                    && let Some(p) = &path
-                    && self.perm.mark_dir_opens(p).is_ok()
-                {
-                    self.marked_dirs += 1;
-                }
-                if let Some(p) = &new_path
-                    && self.perm.mark_dir_opens(p).is_ok()
-                {
-                    self.marked_dirs += 1;
+                let arrived = if ev.mask & libc::FAN_CREATE != 0 {
+                    path.clone()
+                } else {
+                    new_path.clone()
+                };
+                if let Some(p) = arrived {
+                    let mut dirs = Vec::new();
+                    let mut n = 0;
+                    if ev.mask & libc::FAN_RENAME != 0 && path.is_none() {
+                        all_dirs(&p, &mut dirs, &mut n);
+                        self.new_files.extend(files_in(&dirs));
+                    } else {
+                        dirs.push(p);
+                    }
+                    if !self.folder_marks.is_empty() {
+                        self.arm_folder_marks(dirs);
+                    }
                 }
                 continue;
+            }
+            // A new file (or one moved in) gets its own open-permission mark once this batch
+            // is done; a rename within the trees keeps the mark (it is on the file).
+            if ev.mask & libc::FAN_CREATE != 0
+                && let Some(p) = &path
+            {
+                self.new_files.push(p.clone());
+            } else if ev.mask & libc::FAN_RENAME != 0
+                && path.is_none()
+                && let Some(p) = &new_path
+            {
+                self.new_files.push(p.clone());
             }
             let shared = &self.shared;
             let (pgid, smbd, own) = *keys.entry(ev.pid).or_insert_with(|| {
@@ -784,6 +952,7 @@ impl Guard {
         }
         self.judge_pending(sink);
         self.complete_incidents();
+        self.mark_new_files();
     }
 
     /// Adds what tripped writers did while they were being stopped to their incidents.
@@ -1023,6 +1192,7 @@ impl Guard {
                     if let Ok(mut b) = self.shared.blocked.write() {
                         b.insert(h.to_ascii_lowercase());
                     }
+                    self.set_open_scope();
                 }
                 Err(e) => errors.push(format!("blocklist not updated: {e}")),
             }

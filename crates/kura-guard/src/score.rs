@@ -58,6 +58,10 @@ pub mod thresholds {
     /// what they were even when the guard runs this many files behind. After it has written,
     /// every open of the writer gets one.
     pub const PROBATION_OPENS: u32 = 128;
+    /// Files that may carry an open-permission mark of their own (each pins its inode in
+    /// memory, about 1 KiB): a larger tree has every open in its folders checked instead, the
+    /// way a non-empty blocklist does. Also at most half of `fs.fanotify.max_user_marks`.
+    pub const FILE_MARKS_MAX: u64 = 500_000;
     /// Before-images and sizes remembered, at most (oldest dropped first).
     pub const MAX_REMEMBERED: usize = 200_000;
     /// Canaries are planted in the watched roots and in folders this deep below them.

@@ -53,6 +53,7 @@ fn watch(
     opts.isolate_command = cfg.isolate_command.clone();
     opts.canaries = cfg.canaries.unwrap_or(true);
     opts.smb_conf = cfg.smb_conf.clone();
+    opts.check_every_open = cfg.check_every_open.unwrap_or(false);
     ctx.note("roots", &opts.roots);
     ctx.note("action", opts.action);
     let mut guard = Guard::start(opts)?;
@@ -127,16 +128,18 @@ impl Render for WatchEvent<'_> {
             Report::Ready {
                 roots,
                 marked_dirs,
+                marked_files,
                 canaries,
                 action,
                 ..
             } => format!(
-                "watching {} ({} folders, {} canary folders, action {})",
+                "watching {} ({} files checked on open, every open checked in {} folders, {} canary folders, action {})",
                 roots
                     .iter()
                     .map(|r| r.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
+                marked_files,
                 marked_dirs,
                 canaries.len(),
                 serde_json::to_value(action)
