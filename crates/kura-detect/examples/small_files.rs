@@ -70,7 +70,13 @@ fn main() {
         .unwrap_or(50_000);
     let data = messages(files);
     let paths: Vec<String> = (0..files)
-        .map(|i| format!("srv/ssmix2/{:03}/{:03}/{i}/20261201/OMP-01/{i}_OMP-01_{i:08}_1.hl7", i % 1000, i / 1000 % 1000))
+        .map(|i| {
+            format!(
+                "srv/ssmix2/{:03}/{:03}/{i}/20261201/OMP-01/{i}_OMP-01_{i:08}_1.hl7",
+                i % 1000,
+                i / 1000 % 1000
+            )
+        })
         .collect();
     let bytes: usize = data.iter().map(Vec::len).sum();
     println!("{files} HL7 messages, {} bytes on average", bytes / files);
@@ -94,6 +100,14 @@ fn main() {
     });
     let per = |s: f64| s * 1e9 / files as f64;
     println!("| step | ns per file | MB/s |\n|---|---|---|");
-    println!("| profile | {:.0} | {:.0} |", per(profile), bytes as f64 / profile / 1e6);
-    println!("| profile + judge alone (first backup sink) | {:.0} | {:.0} |", per(sink), bytes as f64 / sink / 1e6);
+    println!(
+        "| profile | {:.0} | {:.0} |",
+        per(profile),
+        bytes as f64 / profile / 1e6
+    );
+    println!(
+        "| profile + judge alone (first backup sink) | {:.0} | {:.0} |",
+        per(sink),
+        bytes as f64 / sink / 1e6
+    );
 }

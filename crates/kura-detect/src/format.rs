@@ -141,7 +141,9 @@ pub(crate) fn detect(head: &[u8], tail: &[u8], size: u64, hist: &HistFacts) -> (
         return (Format::Sqlite, sqlite_header_ok(head));
     }
     // Branch-free over the whole head (it is scanned for every file a backup reads).
-    let head_textual = !head.iter().fold(false, |any, &b| any | is_binary_control(b));
+    let head_textual = !head
+        .iter()
+        .fold(false, |any, &b| any | is_binary_control(b));
     let textual = head_textual && hist.nul == 0 && hist.control_share <= TEXT_MAX_CONTROL_SHARE;
     if head.starts_with(b"MSH|") {
         // SS-MIX2: HL7 v2.5 in ISO-2022-JP, which is pure 7-bit.
