@@ -81,11 +81,13 @@ pub(crate) struct HistFacts {
 
 pub(crate) fn hist_facts(counts: &[u64; 256], total: u64) -> HistFacts {
     let high: u64 = counts[0x80..].iter().sum();
-    let control: u64 = counts
+    // Only bytes below 0x20 and DEL can be binary controls.
+    let control: u64 = counts[..0x20]
         .iter()
-        .enumerate()
-        .filter(|&(b, _)| is_binary_control(b as u8))
-        .map(|(_, c)| c)
+        .chain(&counts[0x7f..0x80])
+        .zip((0..0x20u8).chain([0x7f]))
+        .filter(|&(_, b)| is_binary_control(b))
+        .map(|(c, _)| c)
         .sum();
     HistFacts {
         seven_bit: high == 0,
@@ -99,8 +101,12 @@ pub(crate) fn hist_facts(counts: &[u64; 256], total: u64) -> HistFacts {
 }
 
 fn is_binary_control(b: u8) -> bool {
-    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f
+    (b < 0x20 && TEXT_CONTROLS >> b & 1 == 0) || b == 0x7f
 }
+
+/// Bytes below 0x20 that text uses: TAB, LF, FF, CR and ESC (ISO-2022-JP), as a bit set (a
+/// branch-free test, so the scan of every file's head vectorises).
+const TEXT_CONTROLS: u32 = 1 << b'\t' | 1 << b'\n' | 1 << 0x0c | 1 << b'\r' | 1 << 0x1b;
 
 // Text may have a stray control byte, but encrypted or compressed data has ~11% of them.
 const TEXT_MAX_CONTROL_SHARE: f64 = 0.001;
@@ -134,7 +140,10 @@ pub(crate) fn detect(head: &[u8], tail: &[u8], size: u64, hist: &HistFacts) -> (
     if head.starts_with(SQLITE_SIG) {
         return (Format::Sqlite, sqlite_header_ok(head));
     }
-    let head_textual = head.iter().all(|&b| !is_binary_control(b));
+    // Branch-free over the whole head (it is scanned for every file a backup reads).
+    let head_textual = !head
+        .iter()
+        .fold(false, |any, &b| any | is_binary_control(b));
     let textual = head_textual && hist.nul == 0 && hist.control_share <= TEXT_MAX_CONTROL_SHARE;
     if head.starts_with(b"MSH|") {
         // SS-MIX2: HL7 v2.5 in ISO-2022-JP, which is pure 7-bit.
@@ -223,6 +232,15 @@ mod tests {
         let n = d.len();
         d[n - 4] = 0x91;
         assert_eq!(det(&d), (Format::Dicom, false));
+    }
+
+    #[test]
+    fn binary_controls_are_the_c0_bytes_text_does_not_use_and_del() {
+        let text_controls = [b'\t', b'\n', 0x0c, b'\r', 0x1b];
+        for b in 0..=255u8 {
+            let want = (b < 0x20 && !text_controls.contains(&b)) || b == 0x7f;
+            assert_eq!(is_binary_control(b), want, "byte {b:#04x}");
+        }
     }
 
     #[test]
