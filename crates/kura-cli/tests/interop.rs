@@ -293,7 +293,11 @@ fn restic_checks_and_restores_the_same(env: &Env, src: &Path, target: &str) {
         String::from_utf8_lossy(&restore.stderr)
     );
     let restored = out.join(src.strip_prefix("/").unwrap());
-    assert_eq!(tree_contents(src), tree_contents(&restored), "different bytes");
+    assert_eq!(
+        tree_contents(src),
+        tree_contents(&restored),
+        "different bytes"
+    );
     assert_eq!(metadata(src), metadata(&restored), "different metadata");
 }
 
