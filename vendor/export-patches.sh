@@ -29,3 +29,5 @@ patch_of 0003-restore-bounded-memory src/commands/restore.rs
 patch_of 0004-chunker-prebuilt-rabin-tables src/chunker.rs
 patch_of 0005-packer-small-blobs-inline src/blob/packer.rs
 patch_of 0006-zstd-context-reuse src/backend/decrypt.rs
+patch_of 0007-archiver-batches src/archiver.rs
+patch_of 0008-bytes-list-full-reads src/backend.rs

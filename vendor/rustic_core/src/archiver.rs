@@ -13,10 +13,12 @@ use pariter::IteratorExt;
 use crate::{
     Progress,
     archiver::{
-        file_archiver::FileArchiver, parent::Parent, tree::TreeIterator,
+        file_archiver::FileArchiver,
+        parent::{ItemWithParent, Parent, ParentResult},
+        tree::{TreeIterator, TreeType},
         tree_archiver::TreeArchiver,
     },
-    backend::{ReadSource, ReadSourceEntry, decrypt::DecryptFullBackend},
+    backend::{ReadSource, ReadSourceEntry, decrypt::DecryptFullBackend, node::NodeType},
     blob::BlobType,
     error::RusticResult,
     index::{
@@ -29,6 +31,59 @@ use crate::{
 #[derive(thiserror::Error, Debug, displaydoc::Display)]
 /// Tree stack empty
 pub struct TreeStackEmptyError;
+
+/// At most this many items (files, directory starts and ends) go to a file-archiver thread in
+/// one batch: each hand-off between threads costs more than archiving a small file or passing
+/// a directory, so items travel in batches rather than one by one.
+const BATCH_MAX_ITEMS: usize = 256;
+
+/// A batch is closed once the files in it that must be read hold this many bytes, so large
+/// files still spread over the file-archiver threads.
+const BATCH_MAX_BYTES: u64 = 1024 * 1024;
+
+/// Groups the archiver's items into batches for the file-archiver threads, keeping their order.
+struct Batches<I> {
+    iter: I,
+}
+
+/// Adds [`Batches`] to the archiver's item iterator.
+trait BatchesExt: Sized {
+    fn batches(self) -> Batches<Self> {
+        Batches { iter: self }
+    }
+}
+
+impl<I: Iterator> BatchesExt for I {}
+
+impl<O, I: Iterator<Item = ItemWithParent<O>>> Iterator for Batches<I> {
+    type Item = Vec<ItemWithParent<O>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < BATCH_MAX_ITEMS && bytes < BATCH_MAX_BYTES {
+            let Some(item) = self.iter.next() else {
+                break;
+            };
+            bytes += bytes_to_read(&item);
+            batch.push(item);
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
+}
+
+/// The bytes the file archiver will read for this item: a file's size unless it is unchanged
+/// since the parent snapshot (then its content is taken from the parent).
+fn bytes_to_read<O>(item: &ItemWithParent<O>) -> u64 {
+    match item {
+        TreeType::Other((_, node, (_, parent)))
+            if node.node_type == NodeType::File && !matches!(parent, ParentResult::Matched(())) =>
+        {
+            node.meta.size.max(1)
+        }
+        _ => 0,
+    }
+}
 
 /// The `Archiver` is responsible for archiving files and trees.
 /// It will read the file, chunk it, and write the chunks to the backend.
@@ -191,9 +246,16 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
                     }
                 },
             )
-            // archive files in parallel
-            .parallel_map_scoped(s, |item| self.file_archiver.process(item, p))
+            // archive files in parallel, a batch of items per hand-off
+            .batches()
+            .parallel_map_scoped(s, |batch| {
+                batch
+                    .into_iter()
+                    .map(|item| self.file_archiver.process(item, p))
+                    .collect::<Vec<_>>()
+            })
             .readahead_scoped(s)
+            .flatten()
             .filter_map(|item| match item {
                 Ok(item) => Some(item),
                 Err(err) => {
@@ -227,5 +289,74 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
 
         p.finish();
         Ok(self.snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{ffi::OsStr, path::PathBuf};
+
+    use super::*;
+    use crate::backend::node::{Metadata, Node};
+
+    fn file(name: &str, size: u64, parent: ParentResult<()>) -> ItemWithParent<u32> {
+        let meta = Metadata {
+            size,
+            ..Metadata::default()
+        };
+        let node = Node::new_node(OsStr::new(name), NodeType::File, meta);
+        TreeType::Other((PathBuf::from("/d"), node, (0, parent)))
+    }
+
+    fn names(batch: &[ItemWithParent<u32>]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|item| match item {
+                TreeType::Other((_, node, _)) => node.name().to_string_lossy().into_owned(),
+                TreeType::NewTree(_) => "<dir>".to_string(),
+                TreeType::EndTree => "</dir>".to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_keep_order_and_hold_at_most_max_items() {
+        let count = 2 * BATCH_MAX_ITEMS + 3;
+        let items: Vec<_> = (0..count)
+            .map(|i| file(&format!("f{i:05}"), 10, ParentResult::NotFound))
+            .collect();
+        let expected = names(&items);
+        let batches: Vec<_> = items.into_iter().batches().collect();
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![BATCH_MAX_ITEMS, BATCH_MAX_ITEMS, 3]
+        );
+        let flat: Vec<_> = batches.iter().flat_map(|b| names(b)).collect();
+        assert_eq!(flat, expected);
+    }
+
+    #[test]
+    fn a_batch_closes_at_max_bytes_to_read_unchanged_files_count_nothing() {
+        let big = BATCH_MAX_BYTES / 2;
+        let items = vec![
+            file("a", big, ParentResult::NotFound),
+            // unchanged since the parent: not read, so it does not fill the batch
+            file("b", 10 * BATCH_MAX_BYTES, ParentResult::Matched(())),
+            file("c", big, ParentResult::NotMatched),
+            file("d", 3 * BATCH_MAX_BYTES, ParentResult::NotFound),
+            TreeType::EndTree,
+            file("e", 0, ParentResult::NotFound),
+        ];
+        let batches: Vec<_> = items.into_iter().batches().map(|b| names(&b)).collect();
+        assert_eq!(
+            batches,
+            vec![vec!["a", "b", "c"], vec!["d"], vec!["</dir>", "e"]]
+        );
+    }
+
+    #[test]
+    fn no_items_no_batch() {
+        let items: Vec<ItemWithParent<u32>> = Vec::new();
+        assert_eq!(items.into_iter().batches().count(), 0);
     }
 }

@@ -326,16 +326,20 @@ pub struct BytesListReader {
 }
 
 impl Read for BytesListReader {
+    /// Fills `buf` from as many parts as it takes: a pack of small blobs is a list of thousands of
+    /// small parts, and a writer copying from this reader makes one write per read.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            match self.reader.read(buf) {
-                Ok(0) => match self.remaining.next() {
-                    None => break Ok(0),
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.reader.read(&mut buf[filled..])? {
+                0 => match self.remaining.next() {
+                    None => break,
                     Some(bytes) => self.reader = bytes.reader(),
                 },
-                result => break result,
+                n => filled += n,
             }
         }
+        Ok(filled)
     }
 }
 
@@ -607,5 +611,47 @@ impl RepositoryBackends {
     #[must_use]
     pub fn repo_hot(&self) -> Option<Arc<dyn WriteBackend>> {
         self.repo_hot.clone()
+    }
+}
+
+#[cfg(test)]
+mod bytes_list_tests {
+    use std::io::Read;
+
+    use bytes::Bytes;
+
+    use super::BytesList;
+
+    #[test]
+    fn a_read_fills_the_buffer_across_parts_and_keeps_every_byte() {
+        let mut list = BytesList::default();
+        let mut expected = Vec::new();
+        for i in 0..1000_u32 {
+            let part: Vec<u8> = (0..(i % 7) * 3).map(|j| (i + j) as u8).collect();
+            expected.extend_from_slice(&part);
+            list.add(Bytes::from(part));
+        }
+        let mut reader = list.reader();
+        let mut buf = [0_u8; 1024];
+        let mut got = Vec::new();
+        let mut reads = 0;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            reads += 1;
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, expected);
+        // every read but the last is full: one write per 1 KiB, not one per part
+        assert_eq!(reads, expected.len().div_ceil(buf.len()));
+    }
+
+    #[test]
+    fn an_empty_list_reads_nothing() {
+        let mut out = Vec::new();
+        let n = BytesList::default().reader().read_to_end(&mut out).unwrap();
+        assert_eq!((n, out.len()), (0, 0));
     }
 }
