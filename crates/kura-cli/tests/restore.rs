@@ -309,24 +309,7 @@ fn incident_restore_in_place_keeps_files_changed_after_the_incident_aside() {
     std::fs::write(&note, b"pay").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
-    let incident = kura_guard::Incident {
-        id: 1,
-        time: jiff::Timestamp::now(),
-        writer: kura_guard::Writer::default(),
-        sha256: None,
-        engines: vec!["content".into()],
-        reasons: vec![],
-        findings: vec![],
-        damaged: damaged.clone(),
-        created: vec![note.display().to_string()],
-        action: "killed".into(),
-        action_errors: vec![],
-        roots: vec![src.clone()],
-        released: None,
-    };
-    let dir = env.path(".local/state/kura/guard/incidents");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("1.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    record_incident(&env, 1, &damaged, &[note.display().to_string()], &src);
     // After the trip: someone edits one damaged file and re-creates the deleted one.
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&files[0], b"edited after the incident").unwrap();
@@ -411,24 +394,7 @@ fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_not
     std::fs::remove_file(&files[4]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
-    let incident = kura_guard::Incident {
-        id: 2,
-        time: jiff::Timestamp::now(),
-        writer: kura_guard::Writer::default(),
-        sha256: None,
-        engines: vec!["content".into()],
-        reasons: vec![],
-        findings: vec![],
-        damaged: damaged.clone(),
-        created: vec![],
-        action: "killed".into(),
-        action_errors: vec![],
-        roots: vec![src.clone()],
-        released: None,
-    };
-    let dir = env.path(".local/state/kura/guard/incidents");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("2.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    record_incident(&env, 2, &damaged, &[], &src);
     // After the trip: one damaged file edited, one re-saved with exactly its backed-up bytes
     // (nothing to keep), the deleted one re-created.
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -513,4 +479,37 @@ fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_not
         std::fs::read(aside(&files[0])).unwrap(),
         b"edited after the incident"
     );
+}
+
+/// Writes incident `id` into the guard's state as a trip records it: `damaged` files, `created`
+/// files, one watched root.
+fn record_incident(
+    env: &Env,
+    id: u64,
+    damaged: &[String],
+    created: &[String],
+    root: &std::path::Path,
+) {
+    let incident = kura_guard::Incident {
+        id,
+        time: jiff::Timestamp::now(),
+        writer: kura_guard::Writer::default(),
+        sha256: None,
+        engines: vec!["content".into()],
+        reasons: vec![],
+        findings: vec![],
+        damaged: damaged.to_vec(),
+        created: created.to_vec(),
+        action: "killed".into(),
+        action_errors: vec![],
+        roots: vec![root.to_path_buf()],
+        released: None,
+    };
+    let dir = env.path(".local/state/kura/guard/incidents");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{id}.json")),
+        serde_json::to_vec(&incident).unwrap(),
+    )
+    .unwrap();
 }

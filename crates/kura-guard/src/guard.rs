@@ -186,6 +186,34 @@ impl Shared {
         self.roots.iter().any(|r| p.starts_with(r))
     }
 
+    /// Nothing seen yet: no writer denied, active, suspect or holding a canary.
+    fn new(
+        own_pid: i32,
+        own_exe: Option<PathBuf>,
+        blocked: HashSet<String>,
+        trusted_hashes: HashSet<String>,
+        roots: Vec<PathBuf>,
+    ) -> Shared {
+        Shared {
+            own_pid,
+            own_pgid: writer::pgid_of(own_pid).unwrap_or(own_pid),
+            own_exe,
+            stop: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            blocked: RwLock::new(blocked),
+            trusted_hashes,
+            denied: Mutex::new(HashSet::new()),
+            active: Mutex::new(HashSet::new()),
+            suspects: Mutex::new(HashSet::new()),
+            canaries: RwLock::new(HashSet::new()),
+            canary_openers: Mutex::new(HashMap::new()),
+            befores: Mutex::new(HashMap::new()),
+            roots,
+            cgroups: Mutex::new(writer::Cgroups::default()),
+        }
+    }
+
     /// The writer key of `pid` (in process group `pgid`) and the cgroup it is grouped by: its
     /// own pid for an `smbd` child (one SMB client per child; smbd's group must never be
     /// signalled), else its service or scope cgroup's key ([`writer::Cgroups`]), else its
@@ -371,28 +399,16 @@ impl Guard {
             .into_iter()
             .map(|e| e.sha256.to_ascii_lowercase())
             .collect();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             own_pid,
-            own_pgid: writer::pgid_of(own_pid).unwrap_or(own_pid),
-            own_exe: std::fs::read_link("/proc/self/exe").ok(),
-            stop: AtomicBool::new(false),
-            busy: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
-            blocked: RwLock::new(blocked),
-            trusted_hashes: opts
-                .trusted
+            std::fs::read_link("/proc/self/exe").ok(),
+            blocked,
+            opts.trusted
                 .iter()
                 .map(|t| t.sha256.to_ascii_lowercase())
                 .collect(),
-            denied: Mutex::new(HashSet::new()),
-            active: Mutex::new(HashSet::new()),
-            suspects: Mutex::new(HashSet::new()),
-            canaries: RwLock::new(HashSet::new()),
-            canary_openers: Mutex::new(HashMap::new()),
-            befores: Mutex::new(HashMap::new()),
-            roots: roots.clone(),
-            cgroups: Mutex::new(writer::Cgroups::default()),
-        });
+            roots.clone(),
+        ));
 
         // Canaries first (our own writes are never scored, but nothing to judge yet either).
         let mut planted = Vec::new();
@@ -1616,25 +1632,13 @@ mod tests {
     use std::process::{Child, Command};
 
     fn shared() -> Shared {
-        let own_pid = std::process::id() as i32;
-        Shared {
-            own_pid,
-            own_pgid: writer::pgid_of(own_pid).unwrap_or(own_pid),
-            own_exe: None,
-            stop: AtomicBool::new(false),
-            busy: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
-            blocked: RwLock::new(HashSet::new()),
-            trusted_hashes: HashSet::new(),
-            denied: Mutex::new(HashSet::new()),
-            active: Mutex::new(HashSet::new()),
-            suspects: Mutex::new(HashSet::new()),
-            canaries: RwLock::new(HashSet::new()),
-            canary_openers: Mutex::new(HashMap::new()),
-            befores: Mutex::new(HashMap::new()),
-            roots: Vec::new(),
-            cgroups: Mutex::new(writer::Cgroups::default()),
-        }
+        Shared::new(
+            std::process::id() as i32,
+            None,
+            HashSet::new(),
+            HashSet::new(),
+            Vec::new(),
+        )
     }
 
     /// A `.scope` cgroup directly under the root of the v2 hierarchy (as `systemd-run --scope`
