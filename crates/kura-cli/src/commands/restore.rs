@@ -260,10 +260,12 @@ fn kept_aside_plan(
 /// `aside` ([`kept_aside_plan`]) are first moved to where it says, never deleted.
 fn put_back(staging: &Path, restored: &[String], aside: &[KeptAside]) -> Result<()> {
     use anyhow::Context as _;
+    let aside: std::collections::HashMap<&str, &KeptAside> =
+        aside.iter().map(|k| (k.path.as_str(), k)).collect();
     for p in restored {
         let src = staging.join(p.trim_start_matches('/'));
         let dst = Path::new(p);
-        if let Some(k) = aside.iter().find(|k| k.path == *p) {
+        if let Some(k) = aside.get(p.as_str()) {
             if let Some(parent) = k.kept_at.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
