@@ -301,14 +301,10 @@ fn incident_restore_in_place_keeps_files_changed_after_the_incident_aside() {
     let before = regular(&src);
     let files: Vec<std::path::PathBuf> = before.iter().map(|(p, _)| src.join(p)).collect();
     // The attack: four files overwritten, one deleted, a note created.
-    for f in &files[..4] {
-        std::fs::write(f, b"\x8f\x13encrypted").unwrap();
-    }
-    std::fs::remove_file(&files[4]).unwrap();
+    let damaged = attack(&files);
     let note = src.join("README_RESTORE.txt");
     std::fs::write(&note, b"pay").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
     record_incident(&env, 1, &damaged, &[note.display().to_string()], &src);
     // After the trip: someone edits one damaged file and re-creates the deleted one.
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -326,34 +322,14 @@ fn incident_restore_in_place_keeps_files_changed_after_the_incident_aside() {
             p.display()
         );
     }
-    let mut kept: Vec<(String, String)> = rep["kept_aside"]
-        .as_array()
-        .expect("kept_aside")
-        .iter()
-        .map(|k| {
-            let at = k["kept_at"].as_str().unwrap().to_string();
-            (k["path"].as_str().unwrap().to_string(), at)
-        })
-        .collect();
-    kept.sort();
-    let aside = |f: &std::path::Path| {
-        src.join(".kura-replaced/1")
-            .join(f.strip_prefix(&src).unwrap())
-            .display()
-            .to_string()
-    };
-    let mut want = vec![
-        (damaged[0].clone(), aside(&files[0])),
-        (damaged[4].clone(), aside(&files[4])),
-    ];
-    want.sort();
-    assert_eq!(kept, want, "{rep}");
+    let want = kept_aside_of_first_and_fifth(&src, 1, &files);
+    assert_eq!(kept_aside(&rep), want, "{rep}");
     assert_eq!(
-        std::fs::read(aside(&files[0])).unwrap(),
+        std::fs::read(aside_of(&src, 1, &files[0])).unwrap(),
         b"edited after the incident"
     );
     assert_eq!(
-        std::fs::read(aside(&files[4])).unwrap(),
+        std::fs::read(aside_of(&src, 1, &files[4])).unwrap(),
         b"re-created after the incident"
     );
     assert!(
@@ -388,12 +364,8 @@ fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_not
         .collect();
     files.sort();
     let original = std::fs::read(&files[1]).unwrap();
-    for f in &files[..4] {
-        std::fs::write(f, b"\x8f\x13encrypted").unwrap();
-    }
-    std::fs::remove_file(&files[4]).unwrap();
+    let damaged = attack(&files);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let damaged: Vec<String> = files[..5].iter().map(|p| p.display().to_string()).collect();
     record_incident(&env, 2, &damaged, &[], &src);
     // After the trip: one damaged file edited, one re-saved with exactly its backed-up bytes
     // (nothing to keep), the deleted one re-created.
@@ -421,37 +393,14 @@ fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_not
             })
             .collect()
     };
-    let kept = |rep: &serde_json::Value| -> Vec<(String, String)> {
-        let mut k: Vec<(String, String)> = rep["kept_aside"]
-            .as_array()
-            .expect("kept_aside")
-            .iter()
-            .map(|k| {
-                let at = k["kept_at"].as_str().unwrap().to_string();
-                (k["path"].as_str().unwrap().to_string(), at)
-            })
-            .collect();
-        k.sort();
-        k
-    };
     let before = state(&src);
     let args = ["restore", "latest", "--incident", "2", "--in-place"];
     let (dry, code) = env.json(&[&args[..], &["--dry-run"]].concat());
     assert_eq!(code, 0, "{dry}");
     assert_eq!(dry["dry_run"], true, "{dry}");
     assert!(state(&src) == before, "the dry run changed the tree");
-    let aside = |f: &std::path::Path| {
-        src.join(".kura-replaced/2")
-            .join(f.strip_prefix(&src).unwrap())
-            .display()
-            .to_string()
-    };
-    let mut want = vec![
-        (damaged[0].clone(), aside(&files[0])),
-        (damaged[4].clone(), aside(&files[4])),
-    ];
-    want.sort();
-    assert_eq!(kept(&dry), want, "{dry}");
+    let want = kept_aside_of_first_and_fifth(&src, 2, &files);
+    assert_eq!(kept_aside(&dry), want, "{dry}");
     // Nothing is left staged in the state directory.
     let staged: Vec<_> = std::fs::read_dir(env.path(".local/state/kura/guard"))
         .unwrap()
@@ -465,18 +414,18 @@ fn incident_restore_in_place_dry_run_predicts_what_is_kept_aside_and_changes_not
         .stdout(predicate::str::contains(
             "2 files changed after the incident, would be kept aside",
         ))
-        .stdout(predicate::str::contains(aside(&files[0])));
+        .stdout(predicate::str::contains(aside_of(&src, 2, &files[0])));
     assert!(state(&src) == before, "the text dry run changed the tree");
 
     let (real, code) = env.json(&args);
     assert_eq!(code, 0, "{real}");
     assert_eq!(
-        kept(&real),
-        kept(&dry),
+        kept_aside(&real),
+        kept_aside(&dry),
         "the dry run predicted the real run"
     );
     assert_eq!(
-        std::fs::read(aside(&files[0])).unwrap(),
+        std::fs::read(aside_of(&src, 2, &files[0])).unwrap(),
         b"edited after the incident"
     );
 }
@@ -512,4 +461,52 @@ fn record_incident(
         serde_json::to_vec(&incident).unwrap(),
     )
     .unwrap();
+}
+
+/// The attack of the incident restore tests: the first four of `files` overwritten, the fifth
+/// deleted. Returns the five damaged paths as an incident lists them.
+fn attack(files: &[std::path::PathBuf]) -> Vec<String> {
+    for f in &files[..4] {
+        std::fs::write(f, b"\x8f\x13encrypted").unwrap();
+    }
+    std::fs::remove_file(&files[4]).unwrap();
+    files[..5].iter().map(|p| p.display().to_string()).collect()
+}
+
+/// A restore report's `kept_aside` as sorted (path, kept_at) pairs.
+fn kept_aside(rep: &serde_json::Value) -> Vec<(String, String)> {
+    let mut k: Vec<(String, String)> = rep["kept_aside"]
+        .as_array()
+        .expect("kept_aside")
+        .iter()
+        .map(|k| {
+            let at = k["kept_at"].as_str().unwrap().to_string();
+            (k["path"].as_str().unwrap().to_string(), at)
+        })
+        .collect();
+    k.sort();
+    k
+}
+
+/// What incident `id`'s in-place restore keeps aside when the first of `files` was edited and
+/// the fifth re-created after the trip: each under `<src>/.kura-replaced/<id>/`, sorted.
+fn kept_aside_of_first_and_fifth(
+    src: &std::path::Path,
+    id: u64,
+    files: &[std::path::PathBuf],
+) -> Vec<(String, String)> {
+    let mut want = vec![
+        (files[0].display().to_string(), aside_of(src, id, &files[0])),
+        (files[4].display().to_string(), aside_of(src, id, &files[4])),
+    ];
+    want.sort();
+    want
+}
+
+/// Where incident `id`'s in-place restore keeps a later version of `f` (under `src`).
+fn aside_of(src: &std::path::Path, id: u64, f: &std::path::Path) -> String {
+    src.join(format!(".kura-replaced/{id}"))
+        .join(f.strip_prefix(src).unwrap())
+        .display()
+        .to_string()
 }
