@@ -966,6 +966,54 @@ fn guard_checks_opens_of_existing_and_new_files_without_folder_marks() {
 }
 
 #[test]
+fn guard_checks_every_open_while_a_writer_is_a_suspect() {
+    // The SMB pattern (new ciphertext file, original deleted) by a writer the guard only
+    // reports (`alert`): once it is a suspect, its creating opens must wait for the guard as
+    // well, so the folder-wide open marks come on although the blocklist is empty.
+    if !root_or_skip("guard_checks_every_open_while_a_writer_is_a_suspect") {
+        return;
+    }
+    let env = Env::new();
+    let s = share(&env, 20, 53);
+    let mut guard = GuardProc::start(&env, &s, &["--action", "alert"]);
+    assert_eq!(guard.ready["marked_dirs"], 0, "{}", guard.ready);
+    let mut files = Vec::new();
+    walk(&s, "sorted", &mut files);
+    // Data files only: a canary would trip on its own.
+    let canaries = guard.ready["canaries"].to_string();
+    files.retain(|f| !canaries.contains(&*f.to_string_lossy()));
+    let mut r = ChaCha8Rng::seed_from_u64(53);
+    // A child process is the writer, so the test's own opens never wait on the guard.
+    let mut script = String::new();
+    for original in files.iter().take(3) {
+        let mut data = std::fs::read(original).expect("read");
+        kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
+        let staged = env.path(&format!("staged-{}", script.len()));
+        std::fs::write(&staged, data).expect("stage");
+        script.push_str(&format!(
+            "cat '{}' > '{}.locked' && rm '{}'\n",
+            staged.display(),
+            original.display(),
+            original.display()
+        ));
+    }
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no trip: {:?}", guard.seen));
+    assert_eq!(trip["action"], "alerted", "{trip}");
+    marks_until(
+        &guard,
+        "a folder-wide open mark while a writer is a suspect",
+        |m| has_folder_mark(m, &s),
+    );
+}
+
+#[test]
 fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
     if !root_or_skip("guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed") {
         return;

@@ -426,6 +426,23 @@ pub fn stop_on_signals() -> &'static std::sync::atomic::AtomicBool {
     &STOP
 }
 
+/// This process's nice value, when it can be read.
+pub(crate) fn own_nice() -> Option<i32> {
+    // getpriority can return -1 as a value: clear errno first and check it after.
+    // SAFETY: __errno_location returns this thread's errno; getpriority reads no memory of ours.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, 0);
+        (*libc::__errno_location() == 0).then_some(n)
+    }
+}
+
+/// Sets the calling thread's nice value (threads it starts afterwards inherit it).
+pub(crate) fn set_own_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: setpriority on the calling thread (who = 0) reads no memory of ours.
+    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) }).map(|_| ())
+}
+
 /// The effective user id of this process.
 pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and has no arguments.

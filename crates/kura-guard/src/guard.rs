@@ -365,6 +365,13 @@ impl Guard {
         if fan::euid() != 0 {
             return Err(Error::NotRoot);
         }
+        // Started at the default priority (by hand, or by a unit without `Nice=`): run ahead
+        // of normal work as packaging/kura-guard.service asks, so a busy machine cannot starve
+        // the guard while an encryptor runs. Done before any thread starts (Linux keeps the
+        // nice value per thread; new threads inherit it). A priority the site set is kept.
+        if fan::own_nice() == Some(0) {
+            let _ = fan::set_own_nice(GUARD_NICE);
+        }
         let mut roots = Vec::new();
         for r in &opts.roots {
             let c = r.canonicalize().map_err(|e| Error::BadPath {
@@ -545,12 +552,15 @@ impl Guard {
     }
 
     /// Whether every open in the watched folders must be a permission event now: asked for,
-    /// files without marks of their own, or executables on the blocklist (a blocklisted
-    /// program must not even create a file).
+    /// files without marks of their own, executables on the blocklist (a blocklisted program
+    /// must not even create a file), or a suspect writer (its creating opens wait for the
+    /// guard too, so an attack that writes new files and deletes the originals, as an SMB
+    /// client does, cannot race ahead of its judgement on a loaded machine).
     fn every_open_wanted(&self) -> bool {
         self.opts.check_every_open
             || !self.file_marks
             || self.shared.blocked.read().map_or(true, |b| !b.is_empty())
+            || !lock(&self.shared.suspects).is_empty()
     }
 
     /// Puts folder-wide open-permission marks on `folders` (every open in them waits for the
@@ -697,12 +707,21 @@ impl Guard {
         self.windows
             .retain(|_, w| now.duration_since(w.last) < Duration::from_secs(HISTORY_SECS));
         {
-            let mut active = lock(&self.shared.active);
-            active.retain(|g| {
+            let recent = |g: &i32| {
                 self.windows
                     .get(g)
                     .is_some_and(|w| now.duration_since(w.last) < Duration::from_secs(WINDOW_SECS))
-            });
+            };
+            lock(&self.shared.active).retain(recent);
+            // A suspect that has been quiet for a window is one no longer (its opens stop
+            // waiting, and the folder-wide marks go once no suspect is left).
+            let mut suspects = lock(&self.shared.suspects);
+            suspects.retain(recent);
+            for (g, w) in &mut self.windows {
+                if w.suspect && !suspects.contains(g) {
+                    w.suspect = false;
+                }
+            }
         }
         {
             let mut b = lock(&self.shared.befores);
@@ -951,15 +970,17 @@ impl Guard {
                 let findings = judge_file(&ps, prev.as_ref(), &cur);
                 let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
                 win.wrote(&ps, meta.len(), findings, now);
-                if win.suspect {
-                    lock(&self.shared.suspects).insert(key);
-                }
+                let new_suspect = win.suspect && lock(&self.shared.suspects).insert(key);
                 if strong {
                     // Judge at once: a fast encryptor must not finish the batch first.
                     self.pending.remove(&key);
                     self.judge_now(key, now, sink);
                 } else {
                     self.pending.insert(key);
+                }
+                if new_suspect {
+                    // At once, not at the end of the batch: its next creating open must wait.
+                    self.set_open_scope();
                 }
             }
             if self.pending.contains(&key) {
@@ -1022,12 +1043,15 @@ impl Guard {
         let j = win.judge(files, now);
         win.last_judged = now;
         win.judge_cost = now.elapsed();
-        if j.score > 0.0 && !win.suspect {
+        let new_suspect = j.score > 0.0 && !win.suspect && {
             win.suspect = true;
-            lock(&self.shared.suspects).insert(key);
-        }
+            lock(&self.shared.suspects).insert(key)
+        };
         if j.verdict == Verdict::Suspicious || win.touched_canary() {
             self.trip(key, j, sink);
+        }
+        if new_suspect {
+            self.set_open_scope();
         }
     }
 

@@ -45,6 +45,9 @@ pub mod thresholds {
     /// wake-up each (a wake-up costs the writer an interrupt to the guard's CPU). Any suspect,
     /// canary opener or waiting open ends the naps.
     pub const NOTIFY_BATCH_US: u64 = 500;
+    /// The guard's nice value when it was started at the default 0 (the systemd unit's
+    /// `Nice=`): ahead of every normal process, not real-time.
+    pub const GUARD_NICE: i32 = -10;
     /// Longest wait of a suspect's open, in milliseconds (everyone else: answered at once).
     pub const SUSPECT_WAIT_MS: u64 = 50;
     /// A writer that opened a planted canary: each of its opens in the next [`CANARY_HOLD_MS`]

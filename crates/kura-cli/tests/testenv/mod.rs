@@ -39,6 +39,10 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("KURA_REPOSITORY", self.repo())
             .env("KURA_PASSWORD", PASSWORD);
+        // A debugging aid: `KURA_LOG=kura_guard=debug cargo nextest run …` reaches the binary.
+        if let Ok(filter) = std::env::var("KURA_LOG") {
+            cmd.env("KURA_LOG", filter);
+        }
         cmd
     }
 
