@@ -222,6 +222,9 @@ fn attack(mode: &str) {
     let worker = std::env::var("KURA_TEST_WORKER")
         .ok()
         .and_then(|w| w.parse::<usize>().ok());
+    if std::env::var_os("KURA_TEST_OWN_GROUP").is_some() {
+        rustix::process::setpgid(None, None).expect("setpgid");
+    }
     if mode.starts_with("workers8") && worker.is_none() {
         // Into the test's cgroup first (the workers inherit it).
         if let Ok(cg) = std::env::var("KURA_TEST_CGROUP") {
@@ -240,6 +243,7 @@ fn attack(mode: &str) {
                 ])
                 .env("KURA_TEST_WORKER", i.to_string())
                 .env_remove("KURA_TEST_CGROUP")
+                .env_remove("KURA_TEST_OWN_GROUP")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
                 c.spawn().expect("worker")
@@ -605,6 +609,238 @@ fn guard_stops_slow_encryption_one_file_per_half_second() {
     let env = Env::new();
     let (_, lost) = run_attack(&env, "slow", "random", 17);
     assert!(lost.len() <= 5, "{} lost", lost.len());
+}
+
+/// Every live process of group `pgid` with its state letter from `/proc/PID/stat` (`T` stopped,
+/// `t` traced, `Z` exited but not reaped, `R`/`S`/`D` running or able to run).
+fn group_states(pgid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 3 && f[2].parse::<i32>().ok() == Some(pgid) {
+            out.push((pid, f[0].chars().next().unwrap_or('?')));
+        }
+    }
+    out
+}
+
+/// Size and modification time of each inventory file (`None` when gone): a stat needs no open,
+/// so it works while the guard denies this test binary (blocklisted as the attacker's).
+fn stats(inv: &Inventory) -> Vec<Option<(u64, i64, i64)>> {
+    use std::os::unix::fs::MetadataExt;
+    inv.iter()
+        .map(|(p, _)| {
+            std::fs::symlink_metadata(p)
+                .ok()
+                .map(|m| (m.size(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
+/// The cgroup v2 path (`0::` line) of `pid`.
+fn cgroup_of(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+}
+
+/// `guard.action = "stop"`: the writer (eight forked workers in one process group) is left
+/// frozen for forensics. It stays stopped (state `T`, read again and again), is not killed,
+/// changes nothing in the share meanwhile, any later open by its process group is denied, and
+/// the incident says `stopped`. Then the program that launched it exits: the kernel sends a
+/// stopped process group that becomes orphaned SIGHUP and SIGCONT, and an attacker that
+/// ignores SIGHUP ran on after a bare SIGSTOP. The guard also froze it in a cgroup of its own,
+/// so it still runs nothing. Then the test ends it.
+#[test]
+fn guard_action_stop_leaves_the_writer_frozen_and_denied() {
+    if !root_or_skip("guard_action_stop_leaves_the_writer_frozen_and_denied") {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let s = share(&env, 300, 18);
+    let mut guard = GuardProc::start(&env, &s, &["--action", "stop"]);
+    assert_eq!(guard.ready["action"], "stop", "{}", guard.ready);
+    let inv = inventory(&s);
+    // A dropper (sh) launches the attacker with SIGHUP ignored, prints its pid and stays until
+    // its stdin closes; the attacker puts itself into a process group of its own.
+    let mut dropper = Command::new("sh");
+    dropper
+        .args([
+            "-c",
+            "trap '' HUP; \"$0\" attacker_or_worker --exact --nocapture --test-threads=1 </dev/null >/dev/null 2>&1 & echo $!; read -r _; exit 0",
+        ])
+        .arg(std::env::current_exe().expect("test binary"))
+        .env("KURA_TEST_ATTACK", "workers8")
+        .env("KURA_TEST_OWN_GROUP", "1")
+        .env("KURA_TEST_SHARE", s.display().to_string())
+        .env("KURA_TEST_ORDER", "random")
+        .env("KURA_TEST_SEED", "18")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut dropper = dropper.spawn().expect("dropper");
+    let dropper_in = dropper.stdin.take().expect("stdin");
+    let mut line = String::new();
+    std::io::BufReader::new(dropper.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the attacker's pid");
+    let pgid: i32 = line.trim().parse().expect("a pid");
+    /// Ends the attacker's whole group however the test ends.
+    struct KillGroup(i32);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.0) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let _end = KillGroup(pgid);
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(60))
+        .unwrap_or_else(|| {
+            panic!(
+                "no trip (attacker group {:?}); reports {:?}",
+                group_states(pgid),
+                guard.seen
+            )
+        });
+    assert_eq!(trip["action"], "stopped", "{trip}");
+    assert_eq!(trip["writer"]["pgid"], pgid, "{trip}");
+    let mount = cgroup2_mount();
+    let frozen = format!("/kura-stopped-{pgid}.scope");
+    if mount.is_some() {
+        assert_eq!(trip["action_errors"], serde_json::json!([]), "{trip}");
+        assert_eq!(trip["writer"]["cgroup"], frozen.as_str(), "{trip}");
+    }
+    let live = |st: &[(i32, char)]| st.iter().filter(|(_, c)| *c != 'Z').count();
+
+    // Frozen: a worker inside an open that waits for the guard's answer stops as soon as the
+    // open returns (denied), so the first look allows a bounded wait for every process to stop.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = group_states(pgid);
+        if !st.is_empty() && st.iter().all(|(_, c)| matches!(c, 'T' | 'Z')) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stopped writer's processes did not all stop: {st:?}; trip {trip}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = stats(&inv);
+    let processes = live(&group_states(pgid));
+    for look in 0..10 {
+        let st = group_states(pgid);
+        assert!(
+            st.iter().all(|(_, c)| matches!(c, 'T' | 'Z')),
+            "look {look}: a process of the stopped writer runs on: {st:?}"
+        );
+        assert!(
+            st.iter().any(|&(p, c)| p == pgid && c == 'T'),
+            "look {look}: the attacker's parent is not there and stopped: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(live(&group_states(pgid)), processes, "none was killed");
+
+    // The dropper exits: the kernel sends the orphaned, stopped group SIGHUP (ignored) and
+    // SIGCONT. The frozen cgroup holds every process anyway.
+    if let Some(mount) = &mount {
+        drop(dropper_in);
+        let status = wait_bounded(&mut dropper, Duration::from_secs(20), "dropper");
+        assert!(status.success(), "{status:?}");
+        let events = mount.join(&frozen[1..]).join("cgroup.events");
+        for look in 0..10 {
+            let st = group_states(pgid);
+            assert_eq!(
+                live(&st),
+                processes,
+                "look {look} after SIGCONT: a process of the stopped writer ran on and exited: {st:?}"
+            );
+            for (p, c) in &st {
+                assert!(
+                    *c == 'T' || *c == 'Z' || cgroup_of(*p).as_deref() == Some(frozen.as_str()),
+                    "look {look} after SIGCONT: pid {p} ({c}) runs outside the frozen cgroup"
+                );
+            }
+            let ev = std::fs::read_to_string(&events).expect("cgroup.events");
+            assert!(ev.contains("frozen 1"), "look {look}: {ev}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert!(
+        stats(&inv) == before,
+        "the share changed while the writer was stopped"
+    );
+
+    // Any later open by the writer (its process group) is denied; the same program outside it
+    // is not (cat is not blocklisted: the attacker's executable is this test binary).
+    let target = inv
+        .iter()
+        .map(|(p, _)| p)
+        .find(|p| p.exists())
+        .expect("a file the attacker did not reach");
+    let cat = |group: i32| {
+        let out = Command::new("cat")
+            .arg(target)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(group)
+            .output()
+            .expect("cat");
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (status, err) = cat(pgid);
+    assert!(
+        !status.success() && err.contains("Operation not permitted"),
+        "an open in the stopped writer's group was not denied: {status:?} {err}"
+    );
+    let (status, err) = cat(0);
+    assert!(status.success(), "cat outside the writer: {status:?} {err}");
+
+    let (list, code) = env.json(&["guard", "incidents"]);
+    assert_eq!(code, 0, "{list}");
+    assert_eq!(list[0]["id"], trip["id"], "{list}");
+    assert_eq!(list[0]["action"], "stopped", "{list}");
+
+    // Still there, not running; then the test ends it (SIGKILL ends a frozen process too).
+    assert_eq!(live(&group_states(pgid)), processes, "none was killed");
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(pgid).expect("pgid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("SIGKILL the stopped writer");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while live(&group_states(pgid)) > 0 {
+        assert!(Instant::now() < deadline, "{:?}", group_states(pgid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = dropper.kill();
+    let _ = dropper.wait();
+    if let Some(mount) = &mount {
+        let dir = mount.join(&frozen[1..]);
+        for _ in 0..250 {
+            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1253,7 +1489,9 @@ fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
 
 struct SmbLab {
     srv: String,
-    cli: String,
+    /// One network namespace per client, each with a veth pair of its own into `srv`.
+    clis: Vec<String>,
+    net: u32,
     smbd: Option<Child>,
 }
 
@@ -1263,40 +1501,36 @@ impl SmbLab {
         assert!(st.success(), "ip {args:?} failed");
     }
 
-    fn new(dir: &Path, share: &Path, net: u32) -> SmbLab {
+    /// smbd serving `share` in a namespace of its own, and `clients` client namespaces: client
+    /// `i` is `10.233.NET.(4i+2)` and reaches the server at `10.233.NET.(4i+1)` (a /30 each).
+    fn new(dir: &Path, share: &Path, clients: usize) -> SmbLab {
         let tag = std::process::id() % 100_000;
-        let lab = SmbLab {
+        let net = std::process::id() % 200 + 20;
+        let mut lab = SmbLab {
             srv: format!("kg{tag}s"),
-            cli: format!("kg{tag}c"),
+            clis: Vec::new(),
+            net,
             smbd: None,
         };
-        let (va, vb) = (format!("kg{tag}a"), format!("kg{tag}b"));
         Self::ip(&["netns", "add", &lab.srv]);
-        Self::ip(&["netns", "add", &lab.cli]);
-        Self::ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
-        Self::ip(&["link", "set", &va, "netns", &lab.srv]);
-        Self::ip(&["link", "set", &vb, "netns", &lab.cli]);
-        Self::ip(&[
-            "-n",
-            &lab.srv,
-            "addr",
-            "add",
-            &format!("10.233.{net}.1/30"),
-            "dev",
-            &va,
-        ]);
-        Self::ip(&[
-            "-n",
-            &lab.cli,
-            "addr",
-            "add",
-            &format!("10.233.{net}.2/30"),
-            "dev",
-            &vb,
-        ]);
-        for (ns, dev) in [(&lab.srv, &va), (&lab.cli, &vb)] {
-            Self::ip(&["-n", ns, "link", "set", dev, "up"]);
-            Self::ip(&["-n", ns, "link", "set", "lo", "up"]);
+        Self::ip(&["-n", &lab.srv, "link", "set", "lo", "up"]);
+        let mut interfaces = Vec::new();
+        for i in 0..clients {
+            let cli = format!("kg{tag}c{i}");
+            Self::ip(&["netns", "add", &cli]);
+            lab.clis.push(cli.clone());
+            let (va, vb) = (format!("kg{tag}a{i}"), format!("kg{tag}b{i}"));
+            Self::ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
+            Self::ip(&["link", "set", &va, "netns", &lab.srv]);
+            Self::ip(&["link", "set", &vb, "netns", &cli]);
+            let srv_addr = format!("{}/30", lab.server_ip(i));
+            Self::ip(&["-n", &lab.srv, "addr", "add", &srv_addr, "dev", &va]);
+            let cli_addr = format!("{}/30", lab.client_ip(i));
+            Self::ip(&["-n", &cli, "addr", "add", &cli_addr, "dev", &vb]);
+            Self::ip(&["-n", &lab.srv, "link", "set", &va, "up"]);
+            Self::ip(&["-n", &cli, "link", "set", &vb, "up"]);
+            Self::ip(&["-n", &cli, "link", "set", "lo", "up"]);
+            interfaces.push(srv_addr);
         }
         let d = |n: &str| {
             let p = dir.join(n);
@@ -1304,7 +1538,7 @@ impl SmbLab {
             p.display().to_string()
         };
         let conf = format!(
-            "[global]\n server role = standalone server\n map to guest = Bad User\n private dir = {}\n lock directory = {}\n state directory = {}\n cache directory = {}\n pid directory = {}\n ncalrpc dir = {}\n log file = {}/log.%m\n interfaces = 10.233.{net}.1/30\n bind interfaces only = yes\n smb ports = 445\n disable netbios = yes\n load printers = no\n printing = bsd\n printcap name = /dev/null\n disable spoolss = yes\n[share]\n path = {}\n read only = no\n guest ok = yes\n force user = root\n",
+            "[global]\n server role = standalone server\n map to guest = Bad User\n private dir = {}\n lock directory = {}\n state directory = {}\n cache directory = {}\n pid directory = {}\n ncalrpc dir = {}\n log file = {}/log.%m\n interfaces = {}\n bind interfaces only = yes\n smb ports = 445\n disable netbios = yes\n load printers = no\n printing = bsd\n printcap name = /dev/null\n disable spoolss = yes\n[share]\n path = {}\n read only = no\n guest ok = yes\n force user = root\n",
             d("private"),
             d("lock"),
             d("state"),
@@ -1312,10 +1546,10 @@ impl SmbLab {
             d("pid"),
             d("ncalrpc"),
             d("log"),
+            interfaces.join(" "),
             share.display()
         );
         std::fs::write(dir.join("smb.conf"), conf).expect("smb.conf");
-        let mut lab = lab;
         lab.smbd = Some(
             Command::new("ip")
                 .args([
@@ -1335,35 +1569,55 @@ impl SmbLab {
                 .spawn()
                 .expect("smbd"),
         );
-        // Bounded wait until smbd answers.
+        // Bounded wait until smbd answers every client.
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if lab.client(dir, "ls", 10).is_ok_and(|s| s.success()) {
-                break;
+        for i in 0..clients {
+            loop {
+                if lab.client_on(i, dir, "ls", 10).is_ok_and(|s| s.success()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "smbd did not start");
+                std::thread::sleep(Duration::from_millis(200));
             }
-            assert!(Instant::now() < deadline, "smbd did not start");
-            std::thread::sleep(Duration::from_millis(200));
         }
         lab
     }
 
-    /// smbclient in the client namespace running `commands`, bounded.
+    /// smbclient as client `i`, in its namespace, to the share (stdin and stderr up to the
+    /// caller).
+    fn smbclient(&self, i: usize, dir: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.clis[i], "smbclient"])
+            .arg(format!("//{}/share", self.server_ip(i)))
+            .args(["-N", "-s"])
+            .arg(dir.join("smb.conf"))
+            .stdout(Stdio::null())
+            .process_group(0);
+        cmd
+    }
+
+    /// smbclient as the first client running `commands`, bounded.
     fn client(
         &self,
         dir: &Path,
         commands: &str,
         secs: u64,
     ) -> std::io::Result<std::process::ExitStatus> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.cli, "smbclient"])
-            .arg(format!("//10.233.{}.1/share", self.net()))
-            .args(["-N", "-s"])
-            .arg(dir.join("smb.conf"))
-            .args(["-c", commands])
+        self.client_on(0, dir, commands, secs)
+    }
+
+    /// smbclient as client `i` running `commands`, bounded (killed after `secs`).
+    fn client_on(
+        &self,
+        i: usize,
+        dir: &Path,
+        commands: &str,
+        secs: u64,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let mut cmd = self.smbclient(i, dir);
+        cmd.args(["-c", commands])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
+            .stderr(Stdio::null());
         let mut child = cmd.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -1378,8 +1632,34 @@ impl SmbLab {
         }
     }
 
+    fn server_ip(&self, i: usize) -> String {
+        format!("10.233.{}.{}", self.net, 4 * i + 1)
+    }
+
+    fn client_ip(&self, i: usize) -> String {
+        format!("10.233.{}.{}", self.net, 4 * i + 2)
+    }
+
     fn net(&self) -> u32 {
-        std::process::id() % 200 + 20
+        self.net
+    }
+
+    /// Whether smbd itself still runs.
+    fn smbd_running(&mut self) -> bool {
+        self.smbd
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// The elements of kura's nftables set in the server's namespace.
+    fn blocked(&self) -> String {
+        let set = Command::new("ip")
+            .args([
+                "netns", "exec", &self.srv, "nft", "list", "set", "inet", "kura", "blocked",
+            ])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&set.stdout).into_owned()
     }
 }
 
@@ -1397,7 +1677,7 @@ impl Drop for SmbLab {
             let _ = s.kill();
             let _ = s.wait();
         }
-        for ns in [&self.srv, &self.cli] {
+        for ns in std::iter::once(&self.srv).chain(&self.clis) {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
@@ -1431,7 +1711,7 @@ fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
         kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
         std::fs::write(client.join(n), data).expect("write");
     }
-    let mut lab = SmbLab::new(&env.path("smb"), &s, std::process::id() % 200 + 20);
+    let mut lab = SmbLab::new(&env.path("smb"), &s, 1);
     std::fs::write(
         env.path("kura.toml"),
         format!(
@@ -1474,21 +1754,156 @@ fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
         trip["reasons"]
     );
     assert!(lost.len() <= 5, "{} files lost", lost.len());
-    let set = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.srv, "nft", "list", "set", "inet", "kura", "blocked",
-        ])
-        .output()
-        .expect("nft");
-    assert!(
-        String::from_utf8_lossy(&set.stdout).contains(&client_ip),
-        "{set:?}"
-    );
+    let set = lab.blocked();
+    assert!(set.contains(&client_ip), "{set}");
     // Only the client's child was ended: smbd itself keeps serving.
-    assert!(
-        lab.smbd
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none()),
-        "smbd itself keeps running"
+    assert!(lab.smbd_running(), "smbd itself keeps running");
+}
+
+/// Two SMB clients at once: client A encrypts over SMB while client B, in a namespace of its
+/// own, writes ordinary letters over one long SMB session. The guard trips on A only: A's
+/// address is blocked and its sessions closed, B is never tripped, B's same session still
+/// writes after the trip, B can connect again, and smbd keeps serving.
+#[test]
+fn guard_cuts_off_only_the_encrypting_smb_client_while_another_keeps_writing() {
+    let name = "guard_cuts_off_only_the_encrypting_smb_client_while_another_keeps_writing";
+    if !root_or_skip(name) {
+        return;
+    }
+    let tools = ["smbd", "smbclient", "smbcontrol", "nft", "nsenter", "ip"];
+    if !kura_testkit::tools::available_or_skip(
+        tools.iter().all(|t| kura_testkit::tools::on_path(t)),
+        &format!("{name} (samba, smbclient, nftables)"),
+        "scripts/install-deps",
+    ) {
+        return;
+    }
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new();
+    let s = env.path("share");
+    std::fs::create_dir_all(&s).expect("mkdir");
+    let mut r = ChaCha8Rng::seed_from_u64(61);
+    let names: Vec<String> = (0..100).map(|i| format!("note_{i:03}.txt")).collect();
+    let (local_a, local_b) = (env.path("client_a"), env.path("client_b"));
+    std::fs::create_dir_all(&local_a).expect("mkdir");
+    std::fs::create_dir_all(&local_b).expect("mkdir");
+    for (i, n) in names.iter().enumerate() {
+        let body = format!("patient {i} ward 3, allergy penicillin, stable overnight\n").repeat(80);
+        std::fs::write(s.join(n), &body).expect("write");
+        let mut data = body.into_bytes();
+        kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
+        std::fs::write(local_a.join(n), data).expect("write");
+    }
+    // B's letters (紹介状, referral letters): plain text, each different.
+    let letter = |i: usize| {
+        format!("Referral letter {i} (紹介状): patient seen in outpatient clinic, blood pressure stable, please continue treatment.\n")
+            .repeat(20 + i % 7)
+    };
+    let letters = 150;
+    for i in 0..=letters {
+        std::fs::write(local_b.join(format!("letter_{i:03}.txt")), letter(i)).expect("write");
+    }
+    let smb = env.path("smb");
+    let mut lab = SmbLab::new(&smb, &s, 2);
+    std::fs::write(
+        env.path("kura.toml"),
+        format!("[guard]\nsmb_conf = \"{}\"\n", smb.join("smb.conf").display()),
+    )
+    .expect("config");
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let inv = inventory(&s);
+
+    // B: one smbclient session fed on its stdin, a letter every 20 ms until A has tripped.
+    let mut b = lab
+        .smbclient(1, &smb)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smbclient B");
+    let mut b_in = b.stdin.take().expect("stdin");
+    let tripped = std::sync::Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let tripped = tripped.clone();
+        let local_b = local_b.clone();
+        std::thread::spawn(move || {
+            let mut fed = 0;
+            while fed < letters && !tripped.load(Ordering::SeqCst) {
+                let l = local_b.join(format!("letter_{fed:03}.txt"));
+                if writeln!(b_in, "put {} letter_{fed:03}.txt", l.display()).is_err() {
+                    break;
+                }
+                fed += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (b_in, fed)
+        })
+    };
+    // A encrypts at the same time.
+    let mut order = names.clone();
+    order.shuffle(&mut r);
+    let commands: String = order
+        .iter()
+        .map(|n| format!("put {} {n}.locked; del {n}; ", local_a.join(n).display()))
+        .collect();
+    let _ = lab.client_on(0, &smb, &commands, 60).expect("smbclient A");
+    let trip = guard.wait_for("tripped", Duration::from_secs(10));
+    tripped.store(true, Ordering::SeqCst);
+    let (mut b_in, fed) = feeder.join().expect("feeder");
+    let trip = trip.unwrap_or_else(|| panic!("no trip: {:?}", guard.seen));
+    let (ip_a, ip_b) = (lab.client_ip(0), lab.client_ip(1));
+    assert_eq!(trip["writer"]["client_ip"], ip_a.as_str(), "{trip}");
+    assert_eq!(trip["action"], "client_cut_off", "{trip}");
+    assert_eq!(trip["action_errors"], serde_json::json!([]), "{trip}");
+
+    // B's same session writes one more letter after the trip, then ends.
+    let after = local_b.join(format!("letter_{letters:03}.txt"));
+    writeln!(b_in, "put {} after_the_trip.txt", after.display()).expect("feed B");
+    writeln!(b_in, "quit").expect("feed B");
+    drop(b_in);
+    let status = wait_bounded(&mut b, Duration::from_secs(60), "smbclient B");
+    assert!(status.success(), "B's session failed: {status:?}");
+    assert_eq!(
+        std::fs::read(s.join("after_the_trip.txt")).ok(),
+        Some(letter(letters).into_bytes()),
+        "B's session did not write after the trip"
     );
+    for i in 0..fed {
+        assert_eq!(
+            std::fs::read(s.join(format!("letter_{i:03}.txt"))).ok(),
+            Some(letter(i).into_bytes()),
+            "B's letter {i} of {fed}"
+        );
+    }
+
+    // One trip, on A: B never.
+    let later = guard.drain(Duration::from_millis(1500), Duration::from_secs(10));
+    let trips_b: Vec<_> = later
+        .iter()
+        .filter(|v| v["event"] == "tripped" && v["writer"]["client_ip"] != ip_a.as_str())
+        .collect();
+    assert!(trips_b.is_empty(), "a trip on another writer: {trips_b:?}");
+    drop(guard);
+    let (list, code) = env.json(&["guard", "incidents"]);
+    assert_eq!(code, 0, "{list}");
+    for inc in list.as_array().expect("incidents") {
+        assert_eq!(inc["writer"]["client_ip"], ip_a.as_str(), "{inc}");
+    }
+
+    // A is cut off (its address in kura's set, B's not); smbd serves B on a new connection.
+    let set = lab.blocked();
+    assert!(set.contains(&ip_a) && !set.contains(&ip_b), "{set}");
+    let again = lab.client_on(1, &smb, "ls", 30).expect("smbclient B again");
+    assert!(again.success(), "B cannot connect after A's trip: {again:?}");
+    let cut = lab.client_on(0, &smb, "ls", 5).expect("smbclient A again");
+    assert!(!cut.success(), "A still reaches the share: {cut:?}");
+    assert!(lab.smbd_running(), "smbd itself keeps running");
+    let lost = lost(&inv);
+    eprintln!(
+        "guard smb two clients: {} of {} files lost; B wrote {fed} letters; {}",
+        lost.len(),
+        inv.len(),
+        trip["reasons"]
+    );
+    assert!(lost.len() <= MAX_LOST, "{} files lost", lost.len());
 }

@@ -1145,6 +1145,7 @@ impl Guard {
             .then(|| File::open(format!("/proc/{}/exe", w.pid)).ok())
             .flatten();
         let mut errors = Vec::new();
+        let mut frozen = None;
         let action = if trusted {
             "trusted"
         } else if !known_group {
@@ -1157,7 +1158,16 @@ impl Guard {
                     }
                     "killed"
                 }
-                Action::Stop => "stopped",
+                Action::Stop => {
+                    // A cgroup writer's cgroup is frozen already; a process group is moved
+                    // into a frozen cgroup of its own, so no SIGCONT resumes it.
+                    if w.cgroup.is_none() {
+                        let (cgroup, err) = writer::freeze_group(key);
+                        frozen = cgroup;
+                        errors.extend(err);
+                    }
+                    "stopped"
+                }
                 Action::Alert => "alerted",
             }
         };
@@ -1165,6 +1175,10 @@ impl Guard {
             sha256 = exe
                 .and_then(|mut f| writer::sha256_read(&mut f).ok())
                 .or_else(exe_hash);
+        }
+        let mut w = w;
+        if frozen.is_some() {
+            w.cgroup = frozen; // the incident names the frozen cgroup (docs: how to thaw it)
         }
         self.record_trip(
             key, w, sha256, trusted, j, damaged, created, action, errors, sink,

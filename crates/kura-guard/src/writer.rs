@@ -248,6 +248,80 @@ pub(crate) fn signal_writer(w: &Writer, key: i32, sig: libc::c_int) -> std::io::
     }
 }
 
+/// The live processes (not exited) of process group `pgid`, from `/proc`.
+fn group_pids(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat"))
+            && !exited(&stat)
+            && ids_of_stat(&stat).map(|(g, _)| g) == Some(pgid)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The prefix of the cgroups [`freeze_group`] creates.
+pub(crate) const STOPPED_CGROUP: &str = "kura-stopped-";
+
+/// Holds a stopped process-group writer for `guard.action = "stop"`. SIGSTOP alone does not:
+/// any SIGCONT resumes it, and the kernel itself sends SIGHUP then SIGCONT to a stopped process
+/// group the moment it becomes orphaned (the program that launched it exits), so an attacker
+/// that ignores SIGHUP runs on. Moves every process of group `pgid` (already SIGSTOPped, so
+/// none forks meanwhile) into a cgroup v2 of kura's own, `/kura-stopped-PGID.scope`, and
+/// freezes it: a frozen cgroup stays frozen whatever signal arrives (SIGKILL still ends it).
+/// Empty cgroups of earlier stops are removed first. Returns the cgroup's path (as
+/// `/proc/PID/cgroup` names it) when it was created, and a line when something failed (then
+/// the processes not moved are only SIGSTOPped).
+pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
+    let Some(mount) = cgroup2_mount() else {
+        return (
+            None,
+            Some("no cgroup v2 hierarchy is mounted: the writer is only SIGSTOPped, and a SIGCONT resumes it".into()),
+        );
+    };
+    if let Ok(rd) = std::fs::read_dir(mount) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(STOPPED_CGROUP) {
+                let _ = std::fs::remove_dir(e.path()); // fails while it holds a process
+            }
+        }
+    }
+    let name = format!("/{STOPPED_CGROUP}{pgid}.scope");
+    let dir = mount.join(&name[1..]);
+    if let Err(e) = std::fs::create_dir(&dir)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return (
+            None,
+            Some(format!("cgroup {name} not created ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it")),
+        );
+    }
+    let pids = group_pids(pgid);
+    let failed: Vec<String> = pids
+        .iter()
+        .filter(|p| std::fs::write(dir.join("cgroup.procs"), p.to_string()).is_err())
+        .map(|p| p.to_string())
+        .collect();
+    if let Err(e) = std::fs::write(dir.join("cgroup.freeze"), "1") {
+        return (
+            Some(name.clone()),
+            Some(format!("cgroup {name} not frozen ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it")),
+        );
+    }
+    let err = (!failed.is_empty()).then(|| {
+        format!(
+            "pids {} of process group {pgid} not moved into the frozen cgroup {name}: they are only SIGSTOPped",
+            failed.join(",")
+        )
+    });
+    (Some(name), err)
+}
+
 /// Whether the writer still has a live process: one in its cgroup, or one of `pids` in group
 /// `key`.
 pub(crate) fn writer_alive(w: &Writer, key: i32, pids: &[i32]) -> bool {
