@@ -453,6 +453,65 @@ mod tests {
         let _ = live.wait();
     }
 
+    /// CPU ticks (utime + stime) `pid` has used.
+    fn cpu_ticks(pid: i32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let f: Vec<&str> = stat[stat.rfind(')').expect("comm") + 1..]
+            .split_whitespace()
+            .collect();
+        f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+    }
+
+    /// A busy loop that ignores SIGHUP, stopped and frozen as `guard.action = "stop"` does,
+    /// uses no CPU after a SIGCONT (the kernel's SIGCONT to an orphaned stopped group), stays in
+    /// kura's cgroup, and still dies of SIGKILL. Root and cgroup v2 (skipped otherwise).
+    #[test]
+    fn a_frozen_group_stays_frozen_after_sigcont() {
+        if crate::fan::euid() != 0 || cgroup2_mount().is_none() {
+            eprintln!("SKIPPED a_frozen_group_stays_frozen_after_sigcont: needs root and cgroup v2");
+            assert_ne!(
+                std::env::var("KURA_REQUIRE_TOOLS").as_deref(),
+                Ok("1"),
+                "KURA_REQUIRE_TOOLS=1: root and cgroup v2 are required"
+            );
+            return;
+        }
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "trap '' HUP; while :; do :; done"])
+            .process_group(0)
+            .spawn()
+            .expect("spawn sh");
+        let pid = busy.id() as i32;
+        crate::fan::kill_group(pid, libc::SIGSTOP).expect("SIGSTOP");
+        let (name, err) = freeze_group(pid);
+        let name = name.expect("a frozen cgroup");
+        assert_eq!(name, format!("/kura-stopped-{pid}.scope"));
+        assert_eq!(err, None);
+        assert_eq!(cgroup_of(pid).as_deref(), Some(name.as_str()));
+        crate::fan::kill_group(pid, libc::SIGCONT).expect("SIGCONT");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let before = cpu_ticks(pid);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let after = cpu_ticks(pid);
+        assert_eq!(before, after, "the frozen busy loop ran after SIGCONT");
+        assert_eq!(cgroup_of(pid).as_deref(), Some(name.as_str()));
+        crate::fan::kill_group(pid, libc::SIGKILL).expect("SIGKILL");
+        let status = busy.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        // The next stop removes the empty cgroup; here the test does.
+        let dir = cgroup_dir(&name).expect("dir");
+        for _ in 0..250 {
+            if std::fs::remove_dir(&dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+
     #[test]
     fn this_process_is_attributed() {
         let me = std::process::id() as i32;
