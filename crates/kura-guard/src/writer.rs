@@ -298,7 +298,9 @@ pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
     {
         return (
             None,
-            Some(format!("cgroup {name} not created ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it")),
+            Some(format!(
+                "cgroup {name} not created ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it"
+            )),
         );
     }
     let pids = group_pids(pgid);
@@ -310,7 +312,9 @@ pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
     if let Err(e) = std::fs::write(dir.join("cgroup.freeze"), "1") {
         return (
             Some(name.clone()),
-            Some(format!("cgroup {name} not frozen ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it")),
+            Some(format!(
+                "cgroup {name} not frozen ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it"
+            )),
         );
     }
     let err = (!failed.is_empty()).then(|| {
@@ -468,7 +472,9 @@ mod tests {
     #[test]
     fn a_frozen_group_stays_frozen_after_sigcont() {
         if crate::fan::euid() != 0 || cgroup2_mount().is_none() {
-            eprintln!("SKIPPED a_frozen_group_stays_frozen_after_sigcont: needs root and cgroup v2");
+            eprintln!(
+                "SKIPPED a_frozen_group_stays_frozen_after_sigcont: needs root and cgroup v2"
+            );
             assert_ne!(
                 std::env::var("KURA_REQUIRE_TOOLS").as_deref(),
                 Ok("1"),
