@@ -183,10 +183,12 @@ fn same_entry(p: &Node, q: &Node) -> bool {
         NodeType::Symlink { .. } => EntryKind::Symlink,
         _ => EntryKind::Other,
     };
-    let link = |n: &Node| match &n.node_type {
-        NodeType::Symlink { linktarget, .. } => Some(linktarget),
-        _ => None,
-    };
+    fn link(n: &Node) -> Option<&String> {
+        match &n.node_type {
+            NodeType::Symlink { linktarget, .. } => Some(linktarget),
+            _ => None,
+        }
+    }
     // An absent content list and an empty one have the same (empty) content key.
     kind(p) == kind(q)
         && p.content.as_deref().unwrap_or_default() == q.content.as_deref().unwrap_or_default()
