@@ -37,8 +37,7 @@ use crate::names::name_matters_alone;
 use crate::verdict::judge_counted;
 use crate::{
     Baseline, ChangeCounts, FileProfile, Finding, Judgement, Profiler, TreeChanges, Verdict,
-    file_score,
-    judge_file, thresholds,
+    file_score, judge_file, thresholds,
 };
 
 /// Findings kept in the stored [`VerdictDocument`] (all are counted).

@@ -350,12 +350,18 @@ mod tests {
         let hl7 = b"MSH|^~\\&|HIS|WARD3|LAB|H|20261201||ADT^A08|1|P|2.5\rPID|1||12345\r".repeat(30);
         let b64: Vec<u8> = noise(9000, 2)
             .iter()
-            .map(|b| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[usize::from(b & 63)])
+            .map(|b| {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [usize::from(b & 63)]
+            })
             .collect();
         let mut big = b"Ward 3: patient stable.\n".repeat(50_000);
         big.extend(noise(300_000, 3));
         let cases: Vec<(&str, Vec<u8>)> = vec![
-            ("notes/a.txt", b"Ward 3: patient stable, allergy to penicillin.\n".repeat(90)),
+            (
+                "notes/a.txt",
+                b"Ward 3: patient stable, allergy to penicillin.\n".repeat(90),
+            ),
             ("ssmix/000/001/0000011/20261201/ADT-00/x_1", hl7),
             ("scan.pdf", pdf.clone()),
             ("scan.pdf", pdf[..4000].to_vec()),
