@@ -102,7 +102,7 @@ impl FileObserver for Observer {
     fn open(&self, path: &Path, _size: u64) -> Option<Box<dyn FileSink>> {
         let path = tree_path(path);
         Some(Box::new(Sink {
-            profiler: Profiler::new(&path),
+            profiler: self.0.profiler(&path),
             path,
             into: Arc::clone(&self.0),
         }))

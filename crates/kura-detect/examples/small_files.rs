@@ -2,8 +2,10 @@
 //! `cargo run --release -p kura-detect --example small_files [FILES]`.
 //!
 //! Builds SS-MIX2-like HL7 messages of 1.5-6.8 KiB in memory (the shape of `bench/gen_small.py`),
-//! then times, per file: the profile alone (`Profiler::new`, `update`, `finish`), and the whole
-//! detection sink of a first backup (the profile plus `Profiles::add` judging it alone).
+//! then times, per file: the profile alone (`Profiler::new`, `update`, `finish`), the profile
+//! without the similarity sketch, and the whole detection sink of a first backup (the profile
+//! plus `Profiles::add` judging it alone), with a sketched profile as before and with the
+//! store's own profiler (`Profiles::profiler`: no sketch when judging alone).
 //! Prints CPU nanoseconds per file (this thread's, from `/proc/thread-self/schedstat`), the best
 //! of five rounds.
 
@@ -89,10 +91,30 @@ fn main() {
         }
         n
     });
-    let sink = best_of(5, || {
+    let unsketched = best_of(5, || {
+        let mut n = 0;
+        for d in &data {
+            let mut p = Profiler::without_sketch();
+            p.update(d);
+            n += p.finish().size;
+        }
+        n
+    });
+    // The first-backup sink as it was (a sketched profile, judged alone) and as it is (the
+    // store's own profiler: no sketch when judging alone).
+    let sink_sketched = best_of(5, || {
         let profiles = Profiles::judge_alone();
         for (d, path) in data.iter().zip(&paths) {
             let mut p = Profiler::new(path);
+            p.update(d);
+            profiles.add(path.clone(), p.finish());
+        }
+        profiles.take().alone.files
+    });
+    let sink = best_of(5, || {
+        let profiles = Profiles::judge_alone();
+        for (d, path) in data.iter().zip(&paths) {
+            let mut p = profiles.profiler(path);
             p.update(d);
             profiles.add(path.clone(), p.finish());
         }
@@ -106,7 +128,17 @@ fn main() {
         bytes as f64 / profile / 1e6
     );
     println!(
-        "| profile + judge alone (first backup sink) | {:.0} | {:.0} |",
+        "| profile without the sketch | {:.0} | {:.0} |",
+        per(unsketched),
+        bytes as f64 / unsketched / 1e6
+    );
+    println!(
+        "| sketched profile + judge alone (first backup sink before) | {:.0} | {:.0} |",
+        per(sink_sketched),
+        bytes as f64 / sink_sketched / 1e6
+    );
+    println!(
+        "| `Profiles::profiler` + judge alone (first backup sink) | {:.0} | {:.0} |",
         per(sink),
         bytes as f64 / sink / 1e6
     );

@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::names::name_matters_alone;
 use crate::verdict::judge_counted;
 use crate::{
-    Baseline, ChangeCounts, FileProfile, Finding, Judgement, TreeChanges, Verdict, file_score,
-    judge_file, thresholds,
+    Baseline, ChangeCounts, FileProfile, Finding, Judgement, Profiler, TreeChanges, Verdict,
+    file_score, judge_file, thresholds,
 };
 
 /// Findings kept in the stored [`VerdictDocument`] (all are counted).
@@ -105,6 +105,17 @@ impl Profiles {
         Profiles {
             alone: true,
             ..Profiles::default()
+        }
+    }
+
+    /// A profiler for the file at `path`, made for how this store judges it: files judged
+    /// alone have no earlier version, so their profiles skip the similarity sketch (which only
+    /// compares with an earlier version) and every verdict stays the same.
+    pub fn profiler(&self, path: &str) -> Profiler {
+        if self.alone {
+            Profiler::without_sketch()
+        } else {
+            Profiler::new(path)
         }
     }
 
@@ -406,8 +417,12 @@ mod tests {
         let streamed = Profiles::judge_alone();
         let kept = Profiles::keep();
         for (p, b) in &files {
-            streamed.add(p.clone(), FileProfile::of(b));
-            kept.add(p.clone(), FileProfile::of(b));
+            // Each store's own profiler, as the backup's reader uses it (judged alone: no sketch).
+            for store in [&streamed, &kept] {
+                let mut profiler = store.profiler(p);
+                profiler.update(b);
+                store.add(p.clone(), profiler.finish());
+            }
         }
         let mut a = Evidence::default();
         a.judged_alone(streamed.take().alone);

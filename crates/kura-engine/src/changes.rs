@@ -172,6 +172,29 @@ fn whole(
     Ok(())
 }
 
+/// Whether two non-folder nodes at the same path are unchanged by [`merge_diff`]'s rule (same
+/// kind, content and link target), decided on the nodes themselves: a changed folder can hold
+/// thousands of unchanged files, and building their entries (paths, hex content keys, times,
+/// modes) only to drop them was the diff's cost per unchanged file.
+fn same_entry(p: &Node, q: &Node) -> bool {
+    let kind = |n: &Node| match &n.node_type {
+        NodeType::File => EntryKind::File,
+        NodeType::Dir => EntryKind::Dir,
+        NodeType::Symlink { .. } => EntryKind::Symlink,
+        _ => EntryKind::Other,
+    };
+    fn link(n: &Node) -> Option<&String> {
+        match &n.node_type {
+            NodeType::Symlink { linktarget, .. } => Some(linktarget),
+            _ => None,
+        }
+    }
+    // An absent content list and an empty one have the same (empty) content key.
+    kind(p) == kind(q)
+        && p.content.as_deref().unwrap_or_default() == q.content.as_deref().unwrap_or_default()
+        && link(p) == link(q)
+}
+
 /// The changes between trees `a` and `b` at `base`, descending only where subtree ids differ.
 fn diff_trees(
     repo: &Repo,
@@ -206,6 +229,7 @@ fn diff_trees(
                 match (p.is_dir(), q.is_dir()) {
                     (true, true) if p.subtree == q.subtree => {}
                     (true, true) => diff_trees(repo, &path, p.subtree, q.subtree, out)?,
+                    (false, false) if same_entry(p, q) => {}
                     (false, false) => {
                         // Same rule as a full diff: kind, content and link target.
                         let pair = merge_diff(vec![entry_of(&path, p)], vec![entry_of(&path, q)]);
@@ -224,4 +248,51 @@ fn diff_trees(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(tpe: NodeType, content: Option<Vec<DataId>>) -> Node {
+        let mut n = Node::new_node(
+            OsStr::new("f"),
+            tpe,
+            Metadata {
+                size: 7,
+                ..Metadata::default()
+            },
+        );
+        n.content = content;
+        n
+    }
+
+    #[test]
+    fn unchanged_nodes_are_decided_as_the_full_diff_decides() {
+        let id = |b: u8| DataId::from(rustic_core::Id::new([b; 32]));
+        let link = |t: &str| NodeType::from_link(Path::new(t));
+        let nodes = [
+            node(NodeType::File, None),
+            node(NodeType::File, Some(vec![])),
+            node(NodeType::File, Some(vec![id(1)])),
+            node(NodeType::File, Some(vec![id(2)])),
+            node(NodeType::File, Some(vec![id(1), id(2)])),
+            node(link("a"), None),
+            node(link("b"), None),
+            node(NodeType::Fifo, None),
+            node(NodeType::Socket, None),
+        ];
+        for p in &nodes {
+            for q in &nodes {
+                let path = Path::new("d/f");
+                let full = merge_diff(vec![entry_of(path, p)], vec![entry_of(path, q)]);
+                assert_eq!(full.len(), 1);
+                assert_eq!(
+                    same_entry(p, q),
+                    full[0].change == ChangeKind::Unchanged,
+                    "{p:?} vs {q:?}"
+                );
+            }
+        }
+    }
 }
