@@ -115,9 +115,12 @@ fn compare(p: &FileProfile, c: &FileProfile, push: &mut impl FnMut(Engine, f64, 
     // Similarity: a changed file sharing nothing with its previous version. Compared only when
     // the sketched lengths are within 2× (a file that grew a lot legitimately drowns its old
     // chunks). Compressed formats re-saved by their application legitimately share nothing,
-    // so that case stays weak.
+    // so that case stays weak. The previous version needs enough chunks to be a baseline; the
+    // current one only needs to have been sketched: a small file (a few hundred bytes, a few
+    // chunks) encrypted almost whole can come out with fewer than four chunks, and encrypting
+    // more of a file must never take a finding away.
     let (ps, cs) = (p.size.min(SKETCH_LIMIT), c.size.min(SKETCH_LIMIT));
-    if p.sketch.len() >= 4 && c.sketch.len() >= 4 && cs <= 2 * ps && ps <= 2 * cs {
+    if p.sketch.len() >= 4 && !c.sketch.is_empty() && cs <= 2 * ps && ps <= 2 * cs {
         let common = p
             .sketch
             .iter()
