@@ -912,7 +912,9 @@ fn filesystem_mark_masks(pid: u32) -> Vec<u64> {
         }
         let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
         for line in std::fs::read_to_string(info).unwrap_or_default().lines() {
-            if !line.contains("sdev:") {
+            // Inode marks print `ino:` first, mount marks `mnt_id:`: a filesystem mark starts
+            // with `sdev:`.
+            if !line.starts_with("fanotify sdev:") {
                 continue;
             }
             if let Some(mask) = line
