@@ -60,6 +60,7 @@ pub struct Profiler {
     tail: [u8; TAIL_LEN],
     tail_len: usize,
     sketch: Sketcher,
+    sketching: bool,
 }
 
 /// Bytes counted into the u32 histograms before they are added to the u64 ones: each of the
@@ -90,7 +91,16 @@ impl Profiler {
             tail: [0; TAIL_LEN],
             tail_len: 0,
             sketch: Sketcher::default(),
+            sketching: true,
         }
+    }
+
+    /// Leaves the similarity sketch out (the profile's `sketch` is that of no bytes): for a file
+    /// with no earlier version to compare with, where only the byte statistics and the format
+    /// are judged. The sketch is most of the profiler's cost per byte.
+    pub fn without_sketch(mut self) -> Self {
+        self.sketching = false;
+        self
     }
 
     /// Feeds the next bytes of the file.
@@ -131,7 +141,9 @@ impl Profiler {
             self.high_seen |= rest.iter().fold(0u8, |a, &b| a | b) >= 0x80;
             self.nul_seen |= rest.contains(&0);
         }
-        self.sketch.update(buf);
+        if self.sketching {
+            self.sketch.update(buf);
+        }
         self.size += buf.len() as u64;
     }
 

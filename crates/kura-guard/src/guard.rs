@@ -308,9 +308,13 @@ fn fan_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// Profiles a file through an open handle the way both sides of a comparison must be profiled
-/// (whole up to [`PROFILE_WHOLE`], else head and tail).
-fn profile(f: &mut File, size: u64) -> Option<FileProfile> {
+/// (whole up to [`PROFILE_WHOLE`], else head and tail). Without the similarity sketch unless
+/// `sketch` (a file with no before-image is judged on its own, never compared).
+fn profile(f: &mut File, size: u64, sketch: bool) -> Option<FileProfile> {
     let mut p = Profiler::new("");
+    if !sketch {
+        p = p.without_sketch();
+    }
     let mut buf = vec![0u8; 1 << 16];
     let mut feed = |f: &mut File, mut left: u64, p: &mut Profiler| -> Option<()> {
         while left > 0 {
@@ -1132,10 +1136,10 @@ impl Guard {
                 let Some((mut f, meta)) = opened else {
                     continue;
                 };
-                let Some(cur) = profile(&mut f, meta.len()) else {
+                let prev = BeforeImages(&self.shared.befores).profile(&ps).ok();
+                let Some(cur) = profile(&mut f, meta.len(), prev.is_some()) else {
                     continue;
                 };
-                let prev = BeforeImages(&self.shared.befores).profile(&ps).ok();
                 let findings = judge_file(&ps, prev.as_ref(), &cur);
                 let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
                 win.wrote(&ps, meta.len(), findings, now);
@@ -1801,7 +1805,7 @@ fn take_before_image(shared: &Shared, file: &mut File) {
     let profile = if meta.len() == 0 {
         None
     } else {
-        profile(file, meta.len())
+        profile(file, meta.len(), true)
     };
     let mut b = lock(&shared.befores);
     if b.len() >= MAX_REMEMBERED {
