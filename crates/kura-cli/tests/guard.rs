@@ -1175,6 +1175,53 @@ fn fanotify_marks(pid: u32) -> Vec<(u64, u64)> {
     out
 }
 
+const FAN_CREATE: u64 = 0x0000_0100;
+
+/// The masks of the filesystem marks (`FAN_MARK_FILESYSTEM`) of the fanotify groups of `pid`.
+fn filesystem_mark_masks(pid: u32) -> Vec<u64> {
+    let mut out = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for fd in fds.flatten() {
+        if std::fs::read_link(fd.path()).map_or(true, |l| l != Path::new("anon_inode:[fanotify]")) {
+            continue;
+        }
+        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+        for line in std::fs::read_to_string(info).unwrap_or_default().lines() {
+            // Inode marks print `ino:` first, mount marks `mnt_id:`: a filesystem mark starts
+            // with `sdev:`.
+            if !line.starts_with("fanotify sdev:") {
+                continue;
+            }
+            if let Some(mask) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("mask:"))
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+            {
+                out.push(mask);
+            }
+        }
+    }
+    out
+}
+
+/// Waits (bounded) until the guard's filesystem mark asks for `FAN_CREATE` (`on`) or not.
+fn creates_watched_until(guard: &GuardProc, on: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let masks = filesystem_mark_masks(guard.child.id());
+        if !masks.is_empty() && masks.iter().all(|m| (m & FAN_CREATE != 0) == on) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "filesystem mark with FAN_CREATE {on}: masks {masks:x?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn ino(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"))
 }
@@ -1218,6 +1265,18 @@ fn guard_checks_opens_of_existing_and_new_files_without_folder_marks() {
         "{}",
         guard.ready
     );
+    // No create events while no folder-wide mark is armed: a new file is learned from its
+    // close after writing alone, even one closed without a byte written (`touch`).
+    creates_watched_until(&guard, false);
+    let touched = s.join("touched-after-start.txt");
+    run_benign(
+        {
+            let mut c = Command::new("touch");
+            c.arg(&touched);
+            c
+        },
+        "touch",
+    );
     let mut existing = Vec::new();
     walk(&s, "sorted", &mut existing);
     // A new file, a file in a new folder, and a folder moved in from outside the share.
@@ -1236,7 +1295,9 @@ fn guard_checks_opens_of_existing_and_new_files_without_folder_marks() {
         "every file checked on open, no folder-wide mark",
         |m| {
             existing.iter().all(|p| has_open_mark(m, p))
-                && [&new, &nested, &moved].iter().all(|p| has_open_mark(m, p))
+                && [&new, &nested, &moved, &touched]
+                    .iter()
+                    .all(|p| has_open_mark(m, p))
                 && !has_folder_mark(m, &s)
         },
     );
@@ -1322,6 +1383,8 @@ fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
         "{}",
         guard.ready
     );
+    // While every open is checked, create events come too (a new folder is marked at once).
+    creates_watched_until(&guard, true);
     let dd_to = |target: &Path, extra: &[&str]| {
         let mut cmd = Command::new(&evil);
         cmd.arg("if=/dev/zero")
@@ -1353,6 +1416,7 @@ fn guard_denies_a_blocklisted_program_even_a_new_file_until_it_is_removed() {
     marks_until(&guard, "folder marks taken back", |m| {
         !has_folder_mark(m, &s)
     });
+    creates_watched_until(&guard, false);
     let again = s.join("written-after-removal.bin");
     assert!(dd_to(&again, &[]).success());
     assert_eq!(std::fs::metadata(&again).expect("stat").len(), 1024);

@@ -14,13 +14,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// Events the notification group asks for on the whole filesystem: every change to a directory
-/// entry, and each file closed after writing. Not `FAN_MODIFY`: it comes once per `write(2)`
-/// call (an untar is several per file) and the scoring only reads a file once it is closed;
-/// canaries get `FAN_MODIFY` through a mark of their own ([`CANARY_MASK`]), so a write to one
-/// trips before the attacker closes it.
-pub(crate) const NOTIFY_MASK: u64 =
-    libc::FAN_CLOSE_WRITE | libc::FAN_CREATE | libc::FAN_DELETE | libc::FAN_RENAME;
+/// Events the notification group asks for on the whole filesystem: deletes, renames, and each
+/// file closed after writing. Not `FAN_MODIFY`: it comes once per `write(2)` call (an untar is
+/// several per file) and the scoring only reads a file once it is closed; canaries get
+/// `FAN_MODIFY` through a mark of their own ([`CANARY_MASK`]), so a write to one trips before
+/// the attacker closes it. Not `FAN_CREATE` either, by default: a new file is learned from its
+/// first close after writing (one event per new file instead of two, each built in the
+/// writer's context); [`CREATE_MASK`] is added while every open is checked, so that new
+/// folders get their folder-wide marks at once.
+pub(crate) const NOTIFY_MASK: u64 = libc::FAN_CLOSE_WRITE | libc::FAN_DELETE | libc::FAN_RENAME;
+
+/// Added to the filesystem mark while folder-wide open marks are armed (see [`NOTIFY_MASK`]).
+pub(crate) const CREATE_MASK: u64 = libc::FAN_CREATE;
 
 /// What a planted canary's own mark asks for, on top of [`NOTIFY_MASK`].
 pub(crate) const CANARY_MASK: u64 = libc::FAN_MODIFY;
@@ -111,6 +116,24 @@ impl Group {
             NOTIFY_MASK | libc::FAN_ONDIR,
             path,
         )
+    }
+
+    /// Adds [`CREATE_MASK`] to the filesystem mark of [`Group::mark_filesystem`] (`on`), or takes
+    /// it back (the rest of the mark, `FAN_ONDIR` included, stays).
+    pub(crate) fn watch_creates(&self, path: &Path, on: bool) -> io::Result<()> {
+        if on {
+            self.mark_raw(
+                libc::FAN_MARK_FILESYSTEM,
+                CREATE_MASK | libc::FAN_ONDIR,
+                path,
+            )
+        } else {
+            self.mark_op(
+                libc::FAN_MARK_REMOVE | libc::FAN_MARK_FILESYSTEM,
+                CREATE_MASK,
+                path,
+            )
+        }
     }
 
     /// Asks for open-permission events on the files directly inside directory `dir` (an inode

@@ -265,6 +265,21 @@ pub struct Guard {
     /// Files created in the batch being handled: marked once the batch is done (after the
     /// guard has read them back, so its own reads are not permission events).
     new_files: Vec<PathBuf>,
+    /// Files born (statx birth time, ns since the epoch) before this are the ones the guard
+    /// found at start (or forgot, see [`LEARNED_MAX`]).
+    born_after: i128,
+    /// The new files the guard has learned of (device, inode, birth time: an inode number
+    /// reused by a later file is a new file again).
+    learned: HashSet<(u64, u64, i128)>,
+    /// Files closed after writing that were gone when the guard read the close (renamed or
+    /// deleted at once): a later rename or delete of one may be of a temporary file it never
+    /// saw ([`Guard::handle`]).
+    vanished: HashMap<PathBuf, Instant>,
+    /// Whether the filesystem mark asks for `FAN_CREATE` now ([`Guard::watch_creates`]).
+    creates_watched: bool,
+    /// A watched filesystem records no birth times: new files are learned from `FAN_CREATE`
+    /// then, always.
+    creates_always: bool,
     startup_warnings: Vec<String>,
     audit: Option<kura_audit::AuditLog>,
 }
@@ -293,9 +308,14 @@ fn fan_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// Profiles a file through an open handle the way both sides of a comparison must be profiled
-/// (whole up to [`PROFILE_WHOLE`], else head and tail).
-fn profile(f: &mut File, size: u64) -> Option<FileProfile> {
-    let mut p = Profiler::new("");
+/// (whole up to [`PROFILE_WHOLE`], else head and tail). Without the similarity sketch unless
+/// `sketch` (a file with no before-image is judged on its own, never compared).
+fn profile(f: &mut File, size: u64, sketch: bool) -> Option<FileProfile> {
+    let mut p = if sketch {
+        Profiler::new("")
+    } else {
+        Profiler::without_sketch()
+    };
     let mut buf = vec![0u8; 1 << 16];
     let mut feed = |f: &mut File, mut left: u64, p: &mut Profiler| -> Option<()> {
         while left > 0 {
@@ -318,6 +338,58 @@ fn profile(f: &mut File, size: u64) -> Option<FileProfile> {
         feed(f, PROFILE_TAIL, &mut p)?;
     }
     Some(p.finish())
+}
+
+/// The most new files the guard remembers ([`Guard::learned`]); beyond it, those born more than
+/// [`LEARNED_KEEP_SECS`] ago are forgotten (a file created before then and closed after
+/// writing only now is taken for an old one: no created entry, no open mark).
+const LEARNED_MAX: usize = 1 << 20;
+/// See [`LEARNED_MAX`].
+const LEARNED_KEEP_SECS: i128 = 600;
+/// The most paths [`Guard::vanished`] keeps (it is emptied when full, and of entries older than
+/// a window once a second).
+const VANISHED_MAX: usize = 4096;
+
+/// A file's birth time (statx `btime`) in ns since the epoch, when its filesystem records one.
+fn birth_ns(m: &std::fs::Metadata) -> Option<i128> {
+    m.created().ok().map(birth_ns_of)
+}
+
+/// The current time in ns since the epoch (what [`birth_ns`] compares with).
+fn now_ns() -> i128 {
+    birth_ns_of(std::time::SystemTime::now())
+}
+
+fn birth_ns_of(t: std::time::SystemTime) -> i128 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+/// Whether the file `m` describes is new to the guard: born after `born_after` and not learned
+/// yet. Learns it. False when the filesystem records no birth time.
+fn learn_new(
+    learned: &mut HashSet<(u64, u64, i128)>,
+    born_after: i128,
+    m: &std::fs::Metadata,
+) -> bool {
+    let Some(b) = birth_ns(m) else {
+        return false;
+    };
+    b >= born_after && learned.insert((m.dev(), m.ino(), b))
+}
+
+/// Opens a regular file for reading back (never waiting on a FIFO) with its metadata.
+fn open_regular(p: &Path) -> Option<(File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(p)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    m.is_file().then_some((f, m))
 }
 
 fn file_key(m: &std::fs::Metadata) -> (u64, u64, i64) {
@@ -372,6 +444,9 @@ impl Guard {
         if fan::own_nice() == Some(0) {
             let _ = fan::set_own_nice(GUARD_NICE);
         }
+        // Files born from here on are new ones (learned at their first close after writing).
+        // Birth times come from the kernel's coarse clock, a tick behind this one.
+        let born_after = now_ns() - 50_000_000;
         let mut roots = Vec::new();
         for r in &opts.roots {
             let c = r.canonicalize().map_err(|e| Error::BadPath {
@@ -515,7 +590,10 @@ impl Guard {
                 })?
         };
         Ok(Guard {
-            opts: GuardOptions { roots, ..opts },
+            opts: GuardOptions {
+                roots: roots.clone(),
+                ..opts
+            },
             shared,
             notify,
             perm,
@@ -538,6 +616,16 @@ impl Guard {
             file_marks,
             marked_files,
             new_files: Vec::new(),
+            born_after,
+            learned: HashSet::new(),
+            vanished: HashMap::new(),
+            creates_watched: false,
+            creates_always: roots.iter().any(|r| {
+                std::fs::metadata(r)
+                    .ok()
+                    .and_then(|m| birth_ns(&m))
+                    .is_none()
+            }),
             startup_warnings,
             audit,
         }
@@ -545,10 +633,29 @@ impl Guard {
     }
 
     fn with_open_scope(mut self, folders: Vec<PathBuf>) -> Guard {
-        if self.every_open_wanted() {
+        let want = self.every_open_wanted();
+        self.watch_creates(want);
+        if want {
             self.arm_folder_marks(folders);
         }
         self
+    }
+
+    /// Asks for `FAN_CREATE` on the watched filesystems (`on`) or takes it back: wanted while
+    /// folder-wide open marks are armed (a new folder gets its mark as soon as it is created),
+    /// and always on a filesystem without birth times. Otherwise a new file is learned from
+    /// its first close after writing ([`learn_new`]), one event per new file instead of two.
+    fn watch_creates(&mut self, on: bool) {
+        let on = on || self.creates_always;
+        if on == self.creates_watched {
+            return;
+        }
+        for r in &self.opts.roots {
+            if let Err(e) = self.notify.watch_creates(r, on) {
+                tracing::warn!("cannot change the create events of {}: {e}", r.display());
+            }
+        }
+        self.creates_watched = on;
     }
 
     /// Whether every open in the watched folders must be a permission event now: asked for,
@@ -579,6 +686,8 @@ impl Guard {
     fn set_open_scope(&mut self) {
         let want = self.every_open_wanted();
         if want && self.folder_marks.is_empty() {
+            // Creates first: a folder made while the tree is walked is marked at its create.
+            self.watch_creates(true);
             let mut folders = Vec::new();
             let mut n = 0u64;
             for r in self.opts.roots.clone() {
@@ -590,6 +699,9 @@ impl Guard {
                 let _ = self.perm.unmark_dir_opens(&d);
             }
             self.marked_dirs = 0;
+        }
+        if !want {
+            self.watch_creates(false);
         }
     }
 
@@ -727,6 +839,15 @@ impl Guard {
             let mut b = lock(&self.shared.befores);
             b.retain(|_, v| now.duration_since(v.at) < Duration::from_secs(WINDOW_SECS));
         }
+        self.vanished
+            .retain(|_, t| now.duration_since(*t) < Duration::from_secs(WINDOW_SECS));
+        if self.learned.len() > LEARNED_MAX {
+            self.born_after = self
+                .born_after
+                .max(now_ns() - LEARNED_KEEP_SECS * 1_000_000_000);
+            let after = self.born_after;
+            self.learned.retain(|(_, _, b)| *b >= after);
+        }
         self.replant();
         if let Ok(list) = state::blocklist(&self.opts.state_dir)
             && let Ok(mut b) = self.shared.blocked.write()
@@ -837,15 +958,48 @@ impl Guard {
                 continue;
             }
             // A new file (or one moved in) gets its own open-permission mark once this batch
-            // is done; a rename within the trees keeps the mark (it is on the file).
-            if ev.mask & libc::FAN_CREATE != 0
+            // is done; a rename within the trees keeps the mark (it is on the file). New files
+            // are learned from their first close after writing ([`learn_new`]; `FAN_CREATE`
+            // only comes while every open is checked): `born` is its size then, and the
+            // writer's window records the file as created.
+            // A file closed after writing is opened once, here: its metadata tells whether it
+            // is new, and the same handle is read back below.
+            let mut born = None;
+            let mut opened = None;
+            if ev.mask & libc::FAN_CLOSE_WRITE != 0
+                && let Some(p) = &path
+                && let Some((f, m)) = open_regular(p)
+            {
+                if ev.mask & libc::FAN_CREATE != 0 {
+                    learn_new(&mut self.learned, self.born_after, &m);
+                    self.new_files.push(p.clone());
+                } else if learn_new(&mut self.learned, self.born_after, &m) {
+                    self.new_files.push(p.clone());
+                    born = Some(m.len());
+                }
+                opened = Some((f, m));
+            } else if ev.mask & libc::FAN_CLOSE_WRITE != 0
+                && let Some(p) = &path
+                && std::fs::symlink_metadata(p).is_err()
+            {
+                if self.vanished.len() >= VANISHED_MAX {
+                    self.vanished.clear();
+                }
+                self.vanished.insert(p.clone(), now);
+            } else if ev.mask & libc::FAN_CREATE != 0
                 && let Some(p) = &path
             {
+                if let Ok(m) = std::fs::symlink_metadata(p) {
+                    learn_new(&mut self.learned, self.born_after, &m);
+                }
                 self.new_files.push(p.clone());
             } else if ev.mask & libc::FAN_RENAME != 0
                 && path.is_none()
                 && let Some(p) = &new_path
             {
+                if let Ok(m) = std::fs::symlink_metadata(p) {
+                    learn_new(&mut self.learned, self.born_after, &m);
+                }
                 self.new_files.push(p.clone());
             }
             let shared = &self.shared;
@@ -930,8 +1084,22 @@ impl Guard {
                 continue;
             }
             if ev.mask & libc::FAN_RENAME != 0 {
-                let size = new_path.as_deref().map_or(0, size_of);
+                let meta = new_path
+                    .as_deref()
+                    .and_then(|n| std::fs::symlink_metadata(n).ok());
+                let size = meta.as_ref().map_or(0, |m| m.len());
+                // A file born after the guard started that it has not seen yet (its close was
+                // read after this rename, or it was never opened for writing) is a new file
+                // under its new name; the old name was a temporary one, not an original.
+                let unseen = meta.as_ref().is_some_and(|m| {
+                    m.is_file() && learn_new(&mut self.learned, self.born_after, m)
+                });
                 match (&path, &new_path) {
+                    (Some(o), Some(n)) if unseen => {
+                        self.vanished.remove(o);
+                        self.new_files.push(n.clone());
+                        win.created(&n.to_string_lossy(), size, now)
+                    }
                     (Some(o), Some(n)) => {
                         win.renamed(&o.to_string_lossy(), &n.to_string_lossy(), size, now)
                     }
@@ -949,24 +1117,30 @@ impl Guard {
                 self.pending.insert(key);
             }
             if ev.mask & libc::FAN_DELETE != 0 {
-                let size = lock(&self.shared.befores).get(&path).map_or(0, |b| b.size);
-                win.removed(&ps, size, now);
+                let before = lock(&self.shared.befores).get(&path).map(|b| b.size);
+                // Closed after writing and deleted before the guard could read it back, with no
+                // before-image (so never an existing file opened by an active writer): a
+                // temporary file the guard never saw, not the deletion of an original.
+                let transient = self.vanished.remove(&path).is_some() && before.is_none();
+                if !transient || win.has_added(&ps) {
+                    win.removed(&ps, before.unwrap_or(0), now);
+                    self.pending.insert(key);
+                }
+            }
+            if let Some(size) = born {
+                win.created(&ps, size, now);
                 self.pending.insert(key);
             }
             if ev.mask & libc::FAN_CLOSE_WRITE != 0 && win.tripped {
                 win.wrote(&ps, 0, Vec::new(), now);
             } else if ev.mask & libc::FAN_CLOSE_WRITE != 0 {
-                let Ok(mut f) = File::open(&path) else {
-                    continue;
-                };
-                let Ok(meta) = f.metadata() else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let Some(cur) = profile(&mut f, meta.len()) else {
+                let Some((mut f, meta)) = opened else {
                     continue;
                 };
                 let prev = BeforeImages(&self.shared.befores).profile(&ps).ok();
+                let Some(cur) = profile(&mut f, meta.len(), prev.is_some()) else {
+                    continue;
+                };
                 let findings = judge_file(&ps, prev.as_ref(), &cur);
                 let strong = findings.iter().any(|f| f.score >= SUSPECT_FINDING);
                 win.wrote(&ps, meta.len(), findings, now);
@@ -1646,7 +1820,7 @@ fn take_before_image(shared: &Shared, file: &mut File) {
     let profile = if meta.len() == 0 {
         None
     } else {
-        profile(file, meta.len())
+        profile(file, meta.len(), true)
     };
     let mut b = lock(&shared.befores);
     if b.len() >= MAX_REMEMBERED {
@@ -1695,6 +1869,35 @@ mod tests {
             }
             let _ = std::fs::remove_dir(&self.dir);
         }
+    }
+
+    #[test]
+    fn a_new_file_is_learned_once_and_an_old_or_unborn_one_never() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.txt");
+        std::fs::write(&old, b"before the guard").expect("write");
+        let meta = |p: &Path| std::fs::metadata(p).expect("stat");
+        let Some(born_old) = birth_ns(&meta(&old)) else {
+            eprintln!("SKIP: this filesystem records no birth times");
+            return;
+        };
+        // The guard starts after `old` was born.
+        let after = born_old + 1;
+        let mut learned = HashSet::new();
+        assert!(!learn_new(&mut learned, after, &meta(&old)), "an old file");
+        std::thread::sleep(Duration::from_millis(20));
+        let new = dir.path().join("new.txt");
+        std::fs::write(&new, b"after").expect("write");
+        assert!(learn_new(&mut learned, after, &meta(&new)), "a new file");
+        assert!(!learn_new(&mut learned, after, &meta(&new)), "learned once");
+        // Its inode number taken by a later file (another birth time): new again.
+        let (dev, ino, b) = *learned.iter().next().expect("one");
+        learned.clear();
+        learned.insert((dev, ino, b - 1));
+        assert!(
+            learn_new(&mut learned, after, &meta(&new)),
+            "a reused inode"
+        );
     }
 
     /// A process in a process group of its own (as after `setsid()`).

@@ -173,6 +173,11 @@ impl Window {
         }
     }
 
+    /// Whether `path` is a file the writer created in the window.
+    pub(crate) fn has_added(&self, path: &str) -> bool {
+        self.added.contains_key(path)
+    }
+
     /// Paths in the window (its judging cost).
     pub(crate) fn len(&self) -> usize {
         self.modified.len() + self.added.len() + self.deleted.len()
