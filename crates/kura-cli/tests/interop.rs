@@ -375,7 +375,11 @@ fn identical_files_dedup_within_a_backup_after_blob_ids_spill_to_disk() {
     assert_eq!(code, 0, "{out}");
 
     let list = restic(&env, &["list", "blobs"]);
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     let list = String::from_utf8(list.stdout).unwrap();
     let data: Vec<&str> = list.lines().filter(|l| l.starts_with("data ")).collect();
     let unique: std::collections::BTreeSet<&str> = data.iter().copied().collect();

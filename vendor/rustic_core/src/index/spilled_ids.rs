@@ -55,11 +55,7 @@ impl Default for SpillConfig {
             // Debug builds (tests) spill early so that every test backup of more than a few
             // hundred blobs goes through the runs on disk. Release: 114,688 ids fill a hash set
             // of 2^17 buckets (~4.3 MiB), written as a 3.5 MiB run.
-            memory_ids: if cfg!(debug_assertions) {
-                256
-            } else {
-                7 << 14
-            },
+            memory_ids: if cfg!(debug_assertions) { 256 } else { 7 << 14 },
             fan_out: 8,
             page_ids: MAX_PAGE_IDS,
         }
@@ -203,9 +199,10 @@ impl SpilledIdSet {
             return;
         }
         let mut bloom = Bloom::with_capacity(self.spilled.saturating_mul(2));
-        let filled = self.runs.iter().try_for_each(|run| {
-            run.for_each(|id| bloom.insert(id))
-        });
+        let filled = self
+            .runs
+            .iter()
+            .try_for_each(|run| run.for_each(|id| bloom.insert(id)));
         match filled {
             Ok(()) => self.bloom = bloom,
             Err(err) => warn!("could not read blob ids from a temporary file: {err}"),
@@ -255,7 +252,13 @@ impl Run {
     /// A sequential reader of the run's ids.
     fn reader(&self) -> RunReader<'_> {
         RunReader {
-            reader: BufReader::with_capacity(64 << 10, ReadAt { file: &self.file.file, pos: 0 }),
+            reader: BufReader::with_capacity(
+                64 << 10,
+                ReadAt {
+                    file: &self.file.file,
+                    pos: 0,
+                },
+            ),
             left: self.len,
         }
     }
@@ -352,7 +355,10 @@ impl RunWriter {
 
     /// Flushes the run.
     fn finish(self, level: u32) -> io::Result<Run> {
-        let file = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         let mut fences = self.fences;
         fences.shrink_to_fit();
         Ok(Run {
@@ -520,7 +526,8 @@ impl Bloom {
     fn may_contain(&self, id: &RawId) -> bool {
         let (block, bits) = self.probe(id);
         let block = &self.blocks[block];
-        bits.iter().all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
+        bits.iter()
+            .all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -587,7 +594,11 @@ mod tests {
         for a in 0..=255u8 {
             let mut raw = [0xab; ID_LEN];
             raw[31] = a;
-            assert_eq!(set.contains(&id(raw)), a % 2 == 0 && a < 80, "last byte {a}");
+            assert_eq!(
+                set.contains(&id(raw)),
+                a % 2 == 0 && a < 80,
+                "last byte {a}"
+            );
         }
         assert!(!set.contains(&id([0; ID_LEN])));
         assert!(!set.contains(&id([0xff; ID_LEN])));
@@ -622,7 +633,10 @@ mod tests {
             .filter(|_| bloom.may_contain(&rng.random()))
             .count();
         // 12 bits and 8 probes per id in 512-bit blocks: ~0.5% at full capacity
-        assert!(false_positives * 100 < trials, "{false_positives} of {trials}");
+        assert!(
+            false_positives * 100 < trials,
+            "{false_positives} of {trials}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let mut set = SpilledIdSet::new(config(dir.path(), 100_000, 8, 128));
