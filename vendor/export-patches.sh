@@ -18,7 +18,7 @@ patch_of() { # name files...
   local name=$1; shift
   : > "$here/patches/$name.patch"
   for f in "$@"; do
-    (cd "$here" && diff -u --label "a/$f" --label "b/$f" "$src/$f" "rustic_core/$f" >> "patches/$name.patch") || true
+    (cd "$here" && diff -uN --label "a/$f" --label "b/$f" "$src/$f" "rustic_core/$f" >> "patches/$name.patch") || true
   done
   echo "patches/$name.patch: $(grep -c '^@@' "$here/patches/$name.patch") hunks"
 }
@@ -31,3 +31,4 @@ patch_of 0005-packer-small-blobs-inline src/blob/packer.rs
 patch_of 0006-zstd-context-reuse src/backend/decrypt.rs
 patch_of 0007-archiver-batches src/archiver.rs
 patch_of 0008-bytes-list-full-reads src/backend.rs
+patch_of 0009-indexer-spilled-blob-ids src/index/indexer.rs src/index/spilled_ids.rs src/index.rs src/id.rs

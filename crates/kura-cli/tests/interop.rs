@@ -337,3 +337,54 @@ fn many_small_files_in_nested_folders_back_up_as_restic_reads_them() {
     assert_eq!(second["files_unmodified"], files - changed);
     restic_checks_and_restores_the_same(&env, &src, "second");
 }
+
+/// In-run dedup must hold once the indexer's blob ids are spilled to temporary files (debug
+/// builds spill every 256 ids): copies of files stored earlier in the same first backup, after
+/// two full data packs, are not stored again, and restic reads the result.
+#[test]
+fn identical_files_dedup_within_a_backup_after_blob_ids_spill_to_disk() {
+    if !require_tool("restic") {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let mut originals = Vec::new();
+    for i in 0..600_u32 {
+        let body = format!("MSH|^~\\&|HIS|CLINIC|||20261201||OMP^O09|{i}|P|2.5\rPID|||{i}\r")
+            .repeat(1 + (i as usize % 30))
+            .into_bytes();
+        originals.push((format!("{:02}/{i:04}.hl7", i / 100), body));
+        if i % 9 == 0 {
+            // incompressible, one blob each: 67 of them fill most of the first 32 MiB pack
+            let scan = kura_testkit::noise::incompressible(u64::from(i), (400 << 10) + i as usize);
+            originals.push((format!("{:02}/scan-{i:04}.bin", i / 100), scan));
+        }
+    }
+    for (name, body) in &originals {
+        env.write(&format!("src/a/{name}"), body);
+        env.write(&format!("src/c/{name}"), body);
+    }
+    // between the originals (a/) and their copies (c/): two more packs of distinct data, so the
+    // originals' ids are in the indexer (written packs), not in an open or in-flight pack
+    for i in 0..200_u32 {
+        let scan = kura_testkit::noise::incompressible(10_000 + u64::from(i), 400 << 10);
+        env.write(&format!("src/b/{i:04}.bin"), &scan);
+    }
+    let src = env.path("src");
+    let (out, code) = env.json(&["backup", src.to_str().unwrap(), "--no-detect"]);
+    assert_eq!(code, 0, "{out}");
+
+    let list = restic(&env, &["list", "blobs"]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let list = String::from_utf8(list.stdout).unwrap();
+    let data: Vec<&str> = list.lines().filter(|l| l.starts_with("data ")).collect();
+    let unique: std::collections::BTreeSet<&str> = data.iter().copied().collect();
+    assert_eq!(unique.len(), data.len(), "a blob was stored twice");
+    // every distinct content once: 600 messages + 67 scans in a/ (c/ only copies), 200 in b/
+    assert_eq!(data.len(), originals.len() + 200);
+    restic_checks_and_restores_the_same(&env, &src, "restored");
+}

@@ -203,6 +203,12 @@ impl Id {
         hash_reader(r).is_ok_and(|id| self == &id)
     }
 
+    /// The raw bytes of the hash (their order is the order of [`Id`]s).
+    #[must_use]
+    pub(crate) const fn as_bytes(&self) -> &[u8; constants::LEN] {
+        &self.0
+    }
+
     /// returns the first 4 bytes as u32 (interpreted as little endian)
     #[must_use]
     pub fn as_u32(&self) -> u32 {

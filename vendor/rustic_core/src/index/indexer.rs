@@ -1,5 +1,4 @@
 use std::{
-    collections::BTreeSet,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -10,6 +9,7 @@ use crate::{
     backend::decrypt::DecryptWriteBackend,
     blob::BlobId,
     error::RusticResult,
+    index::spilled_ids::SpilledIdSet,
     repofile::indexfile::{IndexFile, IndexPack},
 };
 
@@ -38,8 +38,8 @@ where
     count: usize,
     /// The time the indexer was created.
     created: SystemTime,
-    /// The set of indexed blob ids.
-    indexed: Option<BTreeSet<BlobId>>,
+    /// The set of indexed blob ids (mostly in temporary files: memory stays flat as it grows).
+    indexed: Option<SpilledIdSet>,
 }
 
 impl<BE: DecryptWriteBackend> Indexer<BE> {
@@ -58,7 +58,7 @@ impl<BE: DecryptWriteBackend> Indexer<BE> {
             file: IndexFile::default(),
             count: 0,
             created: SystemTime::now(),
-            indexed: Some(BTreeSet::new()),
+            indexed: Some(SpilledIdSet::default()),
         }
     }
 
@@ -159,7 +159,7 @@ impl<BE: DecryptWriteBackend> Indexer<BE> {
 
         if let Some(indexed) = &mut self.indexed {
             for blob in &pack.blobs {
-                _ = indexed.insert(blob.id);
+                indexed.insert(&blob.id);
             }
         }
 
