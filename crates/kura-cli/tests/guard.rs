@@ -1788,51 +1788,77 @@ impl Drop for SmbLab {
     }
 }
 
+/// Samba, smbclient and nftables are there (else a clear skip, a failure under
+/// KURA_REQUIRE_TOOLS=1).
+fn smb_tools_or_skip(name: &str) -> bool {
+    let tools = ["smbd", "smbclient", "smbcontrol", "nft", "nsenter", "ip"];
+    kura_testkit::tools::available_or_skip(
+        tools.iter().all(|t| kura_testkit::tools::on_path(t)),
+        &format!("{name} (samba, smbclient, nftables)"),
+        "scripts/install-deps",
+    )
+}
+
+/// A share of 100 ward notes, and in `client` the ciphertext of each (an SMB client encrypts
+/// on its own machine and writes the result over SMB). Returns the share and the names.
+fn smb_share_and_ciphertexts(
+    env: &Env,
+    client: &Path,
+    r: &mut ChaCha8Rng,
+) -> (PathBuf, Vec<String>) {
+    let s = env.path("share");
+    std::fs::create_dir_all(&s).expect("mkdir");
+    std::fs::create_dir_all(client).expect("mkdir");
+    let names: Vec<String> = (0..100).map(|i| format!("note_{i:03}.txt")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let body = format!("patient {i} ward 3, allergy penicillin, stable overnight\n").repeat(80);
+        std::fs::write(s.join(n), &body).expect("write");
+        let mut data = body.into_bytes();
+        kura_sim::attack::Cipher::new(r).apply(&mut data);
+        std::fs::write(client.join(n), data).expect("write");
+    }
+    (s, names)
+}
+
+/// kura.toml naming the lab's smb.conf (for `smbcontrol -s`).
+fn smb_config(env: &Env, smb: &Path) {
+    std::fs::write(
+        env.path("kura.toml"),
+        format!(
+            "[guard]\nsmb_conf = \"{}\"\n",
+            smb.join("smb.conf").display()
+        ),
+    )
+    .expect("config");
+}
+
+/// smbclient commands that put each ciphertext as NAME.locked and delete NAME, in a shuffled order.
+fn smb_attack_commands(names: &[String], client: &Path, r: &mut ChaCha8Rng) -> String {
+    let mut order = names.to_vec();
+    order.shuffle(r);
+    order
+        .iter()
+        .map(|n| format!("put {} {n}.locked; del {n}; ", client.join(n).display()))
+        .collect()
+}
+
 #[test]
 fn guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files() {
     if !root_or_skip("guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files") {
         return;
     }
-    let tools = ["smbd", "smbclient", "smbcontrol", "nft", "nsenter", "ip"];
-    if !kura_testkit::tools::available_or_skip(
-        tools.iter().all(|t| kura_testkit::tools::on_path(t)),
-        "guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files (samba, smbclient, nftables)",
-        "scripts/install-deps",
-    ) {
+    if !smb_tools_or_skip("guard_names_the_smb_client_cuts_it_off_and_loses_at_most_5_files") {
         return;
     }
     let env = Env::new();
-    let s = env.path("share");
-    std::fs::create_dir_all(&s).expect("mkdir");
     let mut r = ChaCha8Rng::seed_from_u64(51);
-    let names: Vec<String> = (0..100).map(|i| format!("note_{i:03}.txt")).collect();
     let client = env.path("client");
-    std::fs::create_dir_all(&client).expect("mkdir");
-    for (i, n) in names.iter().enumerate() {
-        let body = format!("patient {i} ward 3, allergy penicillin, stable overnight\n").repeat(80);
-        std::fs::write(s.join(n), &body).expect("write");
-        // The client encrypts on its own machine and writes the ciphertext over SMB.
-        let mut data = body.into_bytes();
-        kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
-        std::fs::write(client.join(n), data).expect("write");
-    }
+    let (s, names) = smb_share_and_ciphertexts(&env, &client, &mut r);
     let mut lab = SmbLab::new(&env.path("smb"), &s, 1);
-    std::fs::write(
-        env.path("kura.toml"),
-        format!(
-            "[guard]\nsmb_conf = \"{}\"\n",
-            env.path("smb/smb.conf").display()
-        ),
-    )
-    .expect("config");
+    smb_config(&env, &env.path("smb"));
     let mut guard = GuardProc::start(&env, &s, &[]);
     let inv = inventory(&s);
-    let mut order = names.clone();
-    order.shuffle(&mut r);
-    let commands: String = order
-        .iter()
-        .map(|n| format!("put {} {n}.locked; del {n}; ", client.join(n).display()))
-        .collect();
+    let commands = smb_attack_commands(&names, &client, &mut r);
     let _ = lab
         .client(&env.path("smb"), &commands, 60)
         .expect("smbclient");
@@ -1875,31 +1901,16 @@ fn guard_cuts_off_only_the_encrypting_smb_client_while_another_keeps_writing() {
     if !root_or_skip(name) {
         return;
     }
-    let tools = ["smbd", "smbclient", "smbcontrol", "nft", "nsenter", "ip"];
-    if !kura_testkit::tools::available_or_skip(
-        tools.iter().all(|t| kura_testkit::tools::on_path(t)),
-        &format!("{name} (samba, smbclient, nftables)"),
-        "scripts/install-deps",
-    ) {
+    if !smb_tools_or_skip(name) {
         return;
     }
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     let env = Env::new();
-    let s = env.path("share");
-    std::fs::create_dir_all(&s).expect("mkdir");
     let mut r = ChaCha8Rng::seed_from_u64(61);
-    let names: Vec<String> = (0..100).map(|i| format!("note_{i:03}.txt")).collect();
     let (local_a, local_b) = (env.path("client_a"), env.path("client_b"));
-    std::fs::create_dir_all(&local_a).expect("mkdir");
     std::fs::create_dir_all(&local_b).expect("mkdir");
-    for (i, n) in names.iter().enumerate() {
-        let body = format!("patient {i} ward 3, allergy penicillin, stable overnight\n").repeat(80);
-        std::fs::write(s.join(n), &body).expect("write");
-        let mut data = body.into_bytes();
-        kura_sim::attack::Cipher::new(&mut r).apply(&mut data);
-        std::fs::write(local_a.join(n), data).expect("write");
-    }
+    let (s, names) = smb_share_and_ciphertexts(&env, &local_a, &mut r);
     // B's letters (紹介状, referral letters): plain text, each different.
     let letter = |i: usize| {
         format!("Referral letter {i} (紹介状): patient seen in outpatient clinic, blood pressure stable, please continue treatment.\n")
@@ -1911,14 +1922,7 @@ fn guard_cuts_off_only_the_encrypting_smb_client_while_another_keeps_writing() {
     }
     let smb = env.path("smb");
     let mut lab = SmbLab::new(&smb, &s, 2);
-    std::fs::write(
-        env.path("kura.toml"),
-        format!(
-            "[guard]\nsmb_conf = \"{}\"\n",
-            smb.join("smb.conf").display()
-        ),
-    )
-    .expect("config");
+    smb_config(&env, &smb);
     let mut guard = GuardProc::start(&env, &s, &[]);
     let inv = inventory(&s);
 
@@ -1948,12 +1952,7 @@ fn guard_cuts_off_only_the_encrypting_smb_client_while_another_keeps_writing() {
         })
     };
     // A encrypts at the same time.
-    let mut order = names.clone();
-    order.shuffle(&mut r);
-    let commands: String = order
-        .iter()
-        .map(|n| format!("put {} {n}.locked; del {n}; ", local_a.join(n).display()))
-        .collect();
+    let commands = smb_attack_commands(&names, &local_a, &mut r);
     let _ = lab.client_on(0, &smb, &commands, 60).expect("smbclient A");
     let trip = guard.wait_for("tripped", Duration::from_secs(10));
     tripped.store(true, Ordering::SeqCst);
