@@ -49,9 +49,10 @@ impl GuardProc {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
+                // Anything else on stdout breaks `--json` for its readers: report it.
+                let v = serde_json::from_str::<Value>(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "event": "not_json", "line": line }));
+                if tx.send(v).is_err() {
                     break;
                 }
             }
@@ -407,8 +408,12 @@ fn run_attack_on(
     // Let the guard read the events still queued from the stopped writer (they complete the
     // incident's damage list), then stop it: the attacker's executable (this test binary) is
     // blocklisted, so the guard denies this process too until it is gone.
-    let _ = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
+    let rest = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
     drop(guard);
+    assert!(
+        rest.iter().all(|v| v["event"] != "not_json"),
+        "stdout is not JSON lines: {rest:?}"
+    );
     let lost = lost(&inv);
     eprintln!(
         "guard {mode}/{order}: {} of {} files lost; {}",
@@ -662,6 +667,116 @@ fn cgroup_of(pid: i32) -> Option<String> {
 /// stopped process group that becomes orphaned SIGHUP and SIGCONT, and an attacker that
 /// ignores SIGHUP ran on after a bare SIGSTOP. The guard also froze it in a cgroup of its own,
 /// so it still runs nothing. Then the test ends it.
+/// SHA-256 (hex) of the file at `p`.
+fn sha256_hex(p: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(p).expect("read"));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// kura.toml with the site's isolate hook (it writes its environment to `out`), and `trusted`
+/// writers (`exe`, `sha256`).
+fn isolate_config(env: &Env, out: &Path, trusted: &[(&Path, &str)]) {
+    let mut toml = format!(
+        "[guard]\nisolate_command = [\"/bin/sh\", \"-c\", 'env > \"$0\"; echo isolate hook ran', \"{}\"]\n",
+        out.display()
+    );
+    for (exe, sha) in trusted {
+        toml += &format!(
+            "[[guard.trusted]]\nexe = \"{}\"\nsha256 = \"{sha}\"\n",
+            exe.display()
+        );
+    }
+    std::fs::write(env.path("kura.toml"), toml).expect("config");
+}
+
+#[test]
+fn guard_reports_a_trusted_writer_without_stopping_it_and_isolates_an_untrusted_one() {
+    if !root_or_skip(
+        "guard_reports_a_trusted_writer_without_stopping_it_and_isolates_an_untrusted_one",
+    ) {
+        return;
+    }
+    let exe = std::fs::canonicalize(std::env::current_exe().expect("test binary")).expect("exe");
+    let sha = sha256_hex(&exe);
+
+    // A trusted writer (the EMR's database server, say) that rewrites the share is scored and
+    // reported, but never stopped, blocklisted or isolated.
+    let env = Env::new();
+    let hook_out = env.path("isolated.env");
+    isolate_config(&env, &hook_out, &[(&exe, &sha)]);
+    let s = share(&env, 300, 61);
+    let mut guard = GuardProc::start(&env, &s, &[]);
+    let inv = inventory(&s);
+    let mut writer = helper(&[
+        ("KURA_TEST_ATTACK", "inplace_rename".to_string()),
+        ("KURA_TEST_SHARE", s.display().to_string()),
+        ("KURA_TEST_ORDER", "sorted".to_string()),
+        ("KURA_TEST_SEED", "61".to_string()),
+    ])
+    .spawn()
+    .expect("writer");
+    let status = wait_bounded(&mut writer, Duration::from_secs(60), "trusted writer");
+    assert!(
+        status.success(),
+        "the trusted writer was stopped: {status:?}"
+    );
+    let trip = guard
+        .wait_for("tripped", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no alert on a trusted writer: {:?}", guard.seen));
+    assert_eq!(trip["action"], "trusted", "{trip}");
+    assert_eq!(trip["sha256"], sha.as_str(), "{trip}");
+    assert_eq!(trip["writer"]["exe"], exe.display().to_string(), "{trip}");
+    let rest = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
+    assert!(
+        rest.iter().all(|v| v["event"] != "not_json"),
+        "stdout is not JSON lines: {rest:?}"
+    );
+    drop(guard);
+    assert!(
+        lost(&inv).len() > inv.len() / 2,
+        "the trusted writer did not run through the share"
+    );
+    assert!(
+        !hook_out.exists(),
+        "the isolate hook ran for a trusted writer"
+    );
+    let (blocked, _) = env.json(&["guard", "blocklist"]);
+    assert_eq!(
+        blocked,
+        serde_json::json!([]),
+        "a trusted writer was blocklisted"
+    );
+
+    // The same program untrusted: killed, blocklisted, and the site's hook gets the writer.
+    let env = Env::new();
+    let hook_out = env.path("isolated.env");
+    isolate_config(&env, &hook_out, &[]);
+    let (trip, _) = run_attack(&env, "inplace_rename", "sorted", 62);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&hook_out).is_ok_and(|t| t.contains("KURA_WRITER_SHA256"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hook_env = std::fs::read_to_string(&hook_out).expect("the isolate hook did not run");
+    for (k, v) in [
+        ("KURA_GUARD_INCIDENT", trip["id"].to_string()),
+        ("KURA_GUARD_ACTION", "killed".to_string()),
+        ("KURA_WRITER_PID", trip["writer"]["pid"].to_string()),
+        ("KURA_WRITER_PGID", trip["writer"]["pgid"].to_string()),
+        ("KURA_WRITER_EXE", exe.display().to_string()),
+        ("KURA_WRITER_SHA256", sha.clone()),
+    ] {
+        assert!(
+            hook_env.lines().any(|l| l == format!("{k}={v}")),
+            "{k}={v} not in the hook's environment:\n{hook_env}"
+        );
+    }
+    let (blocked, _) = env.json(&["guard", "blocklist"]);
+    assert_eq!(blocked[0]["sha256"], sha.as_str(), "{blocked}");
+}
+
 #[test]
 fn guard_action_stop_leaves_the_writer_frozen_and_denied() {
     if !root_or_skip("guard_action_stop_leaves_the_writer_frozen_and_denied") {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -292,13 +292,18 @@ const REMOTE_FS: &[(i64, &str)] = &[
     (0x517B, "SMB"),
 ];
 
+/// The network filesystem `path` is on, if it is one ([`REMOTE_FS`]); `None` for a local one or
+/// when the filesystem cannot be asked.
 fn remote_fs(path: &Path) -> Option<&'static str> {
-    let out = std::process::Command::new("stat")
-        .args(["-f", "-c", "%t"])
-        .arg(path)
-        .output()
-        .ok()?;
-    let t = i64::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).ok()?;
+    let st = rustix::fs::statfs(path).ok()?;
+    // f_type is an i64 on x86_64 and aarch64, narrower on a few 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    remote_kind(i64::from(st.f_type))
+}
+
+fn remote_kind(f_type: i64) -> Option<&'static str> {
+    // f_type is signed on some targets: compare its low 32 bits, as linux/magic.h writes them.
+    let t = f_type & 0xFFFF_FFFF;
     REMOTE_FS.iter().find(|(m, _)| *m == t).map(|(_, n)| *n)
 }
 
@@ -1451,6 +1456,14 @@ impl Guard {
                 .env("KURA_WRITER_USER", w.user.clone().unwrap_or_default())
                 .env("KURA_WRITER_CGROUP", w.cgroup.clone().unwrap_or_default())
                 .stdin(std::process::Stdio::null())
+                // What the hook prints goes to the guard's stderr (its log), never into the
+                // JSON lines on stdout.
+                .stdout(
+                    std::io::stderr()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .map_or_else(|_| std::process::Stdio::null(), std::process::Stdio::from),
+                )
                 .spawn();
             match spawned {
                 // Reaped in the background: the guard never waits for a site's hook.
@@ -1869,6 +1882,20 @@ mod tests {
             }
             let _ = std::fs::remove_dir(&self.dir);
         }
+    }
+
+    #[test]
+    fn network_filesystems_are_named_and_local_ones_are_not() {
+        let d = tempfile::tempdir().expect("tempdir");
+        assert_eq!(remote_fs(d.path()), None);
+        assert_eq!(remote_fs(Path::new("/proc")), None);
+        assert_eq!(remote_fs(Path::new("/no/such/folder")), None);
+        assert_eq!(remote_kind(0x6969), Some("NFS"));
+        assert_eq!(remote_kind(0xFE53_4D42), Some("SMB2"));
+        // A C library with a signed 32-bit f_type reports CIFS's magic as a negative number.
+        assert_eq!(remote_kind(i64::from(0xFF53_4D42_u32 as i32)), Some("CIFS"));
+        assert_eq!(remote_kind(0xEF53), None); // ext4
+        assert_eq!(remote_kind(0x0102_1994), None); // tmpfs
     }
 
     #[test]
