@@ -49,6 +49,11 @@ pub enum PackerErrorKind {
 
 pub(crate) type PackerResult<T> = Result<T, Box<PackerErrorKind>>;
 
+/// Ids of the blobs in packs handed to the file writer whose write has not completed yet: the
+/// indexer learns them only then, so without this set a blob seen again meanwhile is stored again
+/// (with pack writes lagging behind, e.g. on a busy disk, every copy of a file met in that window).
+type InFlight = Arc<RwLock<HashSet<BlobId>>>;
+
 pub(super) mod constants {
     use std::time::Duration;
 
@@ -279,11 +284,16 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
                         Ok((data, id, u64::from(data_len), uncompressed_length))
                     })
                     .readahead_scoped(scope)
-                    // check again if id is already contained
-                    // TODO: We may still save duplicate blobs - the indexer is only updated when the packfile write has completed
+                    // check again if id is already contained: in the index, the open pack, or a
+                    // pack still being written (the indexer learns a pack when its write completes)
                     .filter(|res| {
-                        res.as_ref()
-                            .map_or_else(|_| true, |(_, id, _, _)| !indexer.read().unwrap().has(id))
+                        res.as_ref().map_or_else(
+                            |_| true,
+                            |(_, id, _, _)| {
+                                !indexer.read().unwrap().has(id)
+                                    && !raw_packer.read().unwrap().has(id)
+                            },
+                        )
                     })
                     .try_for_each(|item: RusticResult<_>| -> RusticResult<()> {
                         let (data, id, data_len, ul) = item?;
@@ -430,6 +440,8 @@ pub(crate) struct RawPacker<BE: DecryptWriteBackend> {
     be: BE,
     /// The actor to write the pack file
     file_writer: Option<Actor>,
+    /// Blobs of packs sent to `file_writer` and not indexed yet.
+    in_flight: InFlight,
 }
 
 impl<BE: DecryptWriteBackend> RawPacker<BE> {
@@ -447,11 +459,13 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
     /// * `config` - The config file.
     /// * `total_size` - The total size of the pack file.
     fn new(be: BE, blob_type: BlobType, indexer: SharedIndexer<BE>, pack_sizer: PackSizer) -> Self {
+        let in_flight = InFlight::default();
         let file_writer = Some(Actor::new(
             FileWriterHandle {
                 be: be.clone(),
                 indexer,
                 cacheable: blob_type.is_cacheable(),
+                in_flight: Arc::clone(&in_flight),
             },
             1,
             1,
@@ -461,6 +475,7 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
             basic: BasicPacker::new(blob_type, pack_sizer),
             be,
             file_writer,
+            in_flight,
         }
     }
 
@@ -527,6 +542,11 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
 
         // write file to backend
         let (file, index) = self.basic.take_data();
+        // known as present until the indexer has them (`FileWriterHandle::index`)
+        self.in_flight
+            .write()
+            .unwrap()
+            .extend(index.blobs.iter().map(|b| b.id));
         self.file_writer
             .as_ref()
             .unwrap()
@@ -542,8 +562,9 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
         Ok(())
     }
 
+    /// Whether the open pack or a pack still being written holds `id`.
     fn has(&self, id: &BlobId) -> bool {
-        self.basic.has(id)
+        self.basic.has(id) || self.in_flight.read().unwrap().contains(id)
     }
 }
 
@@ -798,6 +819,8 @@ pub(crate) struct FileWriterHandle<BE: DecryptWriteBackend> {
     indexer: SharedIndexer<BE>,
     /// Whether the file is cacheable.
     cacheable: bool,
+    /// Blobs of packs being written, shared with the `RawPacker` that sent them.
+    in_flight: InFlight,
 }
 
 impl<BE: DecryptWriteBackend> FileWriterHandle<BE> {
@@ -812,7 +835,13 @@ impl<BE: DecryptWriteBackend> FileWriterHandle<BE> {
     }
 
     fn index(&self, index: IndexPack) -> RusticResult<()> {
+        let ids: Vec<BlobId> = index.blobs.iter().map(|b| b.id).collect();
         self.indexer.write().unwrap().add(index)?;
+        // Only now that the indexer knows them: no moment in which a blob is in neither.
+        let mut in_flight = self.in_flight.write().unwrap();
+        for id in &ids {
+            _ = in_flight.remove(id);
+        }
         Ok(())
     }
 }
@@ -1078,6 +1107,58 @@ impl<BE: DecryptFullBackend> BlobCopier<BE> {
 mod tests {
     use super::*;
     use insta::assert_ron_snapshot;
+    use std::sync::{Condvar, Mutex};
+
+    use crate::{
+        backend::{MockBackend, decrypt::DecryptBackend},
+        crypto::{aespoly1305::Key, hasher::hash},
+        index::indexer::Indexer,
+    };
+
+    /// A blob met again while the pack holding it is still being written is not stored again:
+    /// the indexer learns a pack only once its write completes, and pack writes lag behind on a
+    /// busy disk (kura's in-run dedup test stored every copy twice while another process filled
+    /// the disk). Each pack's write here waits at a gate until every blob has been added twice.
+    #[test]
+    fn a_blob_in_a_pack_still_being_written_is_not_stored_again() -> anyhow::Result<()> {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let written = Arc::new(Mutex::new(0_usize));
+        let mut mock = MockBackend::new();
+        let (g, w) = (Arc::clone(&gate), Arc::clone(&written));
+        _ = mock
+            .expect_write_bytes()
+            .returning(move |tpe, _, _, _| {
+                if tpe == FileType::Pack {
+                    let (open, cv) = &*g;
+                    let mut open = open.lock().unwrap();
+                    while !*open {
+                        open = cv.wait(open).unwrap();
+                    }
+                    *w.lock().unwrap() += 1;
+                }
+                Ok(())
+            });
+        let be = DecryptBackend::new(Arc::new(mock), Key::new());
+        let indexer = Indexer::new(be.clone()).into_shared();
+        // every blob fills a pack (fixed size 1): saved at once, its write held at the gate
+        let packer = Packer::new(be, BlobType::Data, indexer, PackSizer::fixed(1))?;
+        let small = Bytes::from_static(b"a small blob, compressed and packed inline");
+        let large = Bytes::from(vec![7_u8; constants::INLINE_BLOB_SIZE + 1]);
+        let (small_id, large_id) = (BlobId::from(hash(&small)), BlobId::from(hash(&large)));
+        packer.add(small.clone(), small_id)?;
+        packer.add(small, small_id)?;
+        packer.add(large.clone(), large_id)?;
+        packer.add(large, large_id)?;
+        {
+            let (open, cv) = &*gate;
+            *open.lock().unwrap() = true;
+            cv.notify_all();
+        }
+        let stats = packer.finalize()?;
+        assert_eq!(stats.blobs, 2, "a blob was stored twice");
+        assert_eq!(*written.lock().unwrap(), 2);
+        Ok(())
+    }
 
     #[test]
     fn pack_sizers() {
