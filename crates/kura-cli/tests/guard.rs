@@ -1566,6 +1566,63 @@ fn guard_trips_on_a_canary_write_before_the_writer_closes_it() {
 // ---------------------------------------------------------------------------------------------
 // After a trip: incidents, targeted restore, the hold on forget, release, blocklist, status.
 
+/// The nightly timer around a stopped attack, over days: clean backup, attack (stopped by the
+/// guard), the night's backup, the next night's, `restore latest-clean --incident` in place and
+/// the attacker's files removed, release, the next backup. latest-clean must never become a
+/// generation holding damaged files, and the share must end as it was before the attack.
+#[test]
+fn nights_after_a_stopped_attack_keep_latest_clean_before_it_and_recover_the_share() {
+    if !root_or_skip(
+        "nights_after_a_stopped_attack_keep_latest_clean_before_it_and_recover_the_share",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let s = share(&env, 300, 71);
+    let src = s.to_str().expect("utf-8");
+    let (day0, code) = env.json(&["backup", src]);
+    assert_eq!(code, 0, "{day0}");
+    // The newest clean generation (its time: an id changes when kura rewrites a snapshot).
+    let latest_clean = || {
+        let (list, code) = env.json(&["snapshots"]);
+        assert_eq!(code, 0, "{list}");
+        list.as_array()
+            .and_then(|a| a.iter().rev().find(|s| s["verdict"] == "clean").cloned())
+            .unwrap_or_else(|| panic!("no clean generation: {list}"))
+    };
+    let clean = latest_clean();
+    let (trip, lost, inv) = run_attack_on(&env, &s, "inplace_rename", "random", 72);
+    assert!(
+        !lost.is_empty(),
+        "the random walker damages something first"
+    );
+    let id = trip["id"].as_u64().expect("id").to_string();
+    for night in ["night 1", "night 2"] {
+        let (doc, code) = env.json(&["backup", src]);
+        eprintln!("{night}: verdict {} (exit {code})", doc["verdict"]);
+        assert_eq!(
+            latest_clean()["time"],
+            clean["time"],
+            "{night}: latest-clean moved past the attack: {doc}"
+        );
+    }
+    let (rep, code) = env.json(&["restore", "latest-clean", "--incident", &id, "--in-place"]);
+    assert_eq!(code, 0, "{rep}");
+    assert_eq!(rep["snapshot"], latest_clean()["id"], "{rep}");
+    for f in rep["remove"].as_array().expect("remove") {
+        let _ = std::fs::remove_file(f.as_str().expect("path"));
+    }
+    assert!(
+        changed_or_gone(&inv).is_empty(),
+        "after the restore nothing of the pre-attack share is lost"
+    );
+    env.run(&["guard", "release", &id]).success();
+    let (day3, code) = env.json(&["backup", src]);
+    assert_eq!(code, 0, "the first backup after recovery is clean: {day3}");
+    assert_eq!(day3["verdict"], "clean", "{day3}");
+}
+
 #[test]
 fn incident_lists_damage_restores_exactly_it_and_holds_forget_until_released() {
     if !root_or_skip("incident_lists_damage_restores_exactly_it_and_holds_forget_until_released") {
