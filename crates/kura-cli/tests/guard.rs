@@ -1265,60 +1265,49 @@ fn killed_guard_leaves_opens_working() {
 const FAN_OPEN_PERM: u64 = 0x0001_0000;
 const FAN_EVENT_ON_CHILD: u64 = 0x0800_0000;
 
+/// The lines of `/proc/PID/fdinfo` of every fanotify group of process `pid` (one per mark).
+fn fanotify_fdinfo_lines(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|l| l == Path::new("anon_inode:[fanotify]"))
+        })
+        .flat_map(|fd| {
+            let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+            let text = std::fs::read_to_string(info).unwrap_or_default();
+            text.lines().map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The hexadecimal value of field `name` (e.g. `mask:`) of one fdinfo line.
+fn fdinfo_field(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name))
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+}
+
 /// (inode, mask) of every inode mark of the fanotify groups of process `pid`.
 fn fanotify_marks(pid: u32) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return out;
-    };
-    for fd in fds.flatten() {
-        if std::fs::read_link(fd.path()).map_or(true, |l| l != Path::new("anon_inode:[fanotify]")) {
-            continue;
-        }
-        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
-        for line in std::fs::read_to_string(info).unwrap_or_default().lines() {
-            let field = |name: &str| {
-                line.split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .and_then(|v| u64::from_str_radix(v, 16).ok())
-            };
-            if let (Some(ino), Some(mask)) = (field("ino:"), field("mask:")) {
-                out.push((ino, mask));
-            }
-        }
-    }
-    out
+    fanotify_fdinfo_lines(pid)
+        .iter()
+        .filter_map(|l| Some((fdinfo_field(l, "ino:")?, fdinfo_field(l, "mask:")?)))
+        .collect()
 }
 
 const FAN_CREATE: u64 = 0x0000_0100;
 
 /// The masks of the filesystem marks (`FAN_MARK_FILESYSTEM`) of the fanotify groups of `pid`.
 fn filesystem_mark_masks(pid: u32) -> Vec<u64> {
-    let mut out = Vec::new();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return out;
-    };
-    for fd in fds.flatten() {
-        if std::fs::read_link(fd.path()).map_or(true, |l| l != Path::new("anon_inode:[fanotify]")) {
-            continue;
-        }
-        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
-        for line in std::fs::read_to_string(info).unwrap_or_default().lines() {
-            // Inode marks print `ino:` first, mount marks `mnt_id:`: a filesystem mark starts
-            // with `sdev:`.
-            if !line.starts_with("fanotify sdev:") {
-                continue;
-            }
-            if let Some(mask) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("mask:"))
-                .and_then(|v| u64::from_str_radix(v, 16).ok())
-            {
-                out.push(mask);
-            }
-        }
-    }
-    out
+    fanotify_fdinfo_lines(pid)
+        .iter()
+        // Inode marks print `ino:` first, mount marks `mnt_id:`: a filesystem mark starts with
+        // `sdev:`.
+        .filter(|l| l.starts_with("fanotify sdev:"))
+        .filter_map(|l| fdinfo_field(l, "mask:"))
+        .collect()
 }
 
 /// Waits (bounded) until the guard's filesystem mark asks for `FAN_CREATE` (`on`) or not.
