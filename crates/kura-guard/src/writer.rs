@@ -268,6 +268,9 @@ fn group_pids(pgid: i32) -> Vec<i32> {
 /// The prefix of the cgroups [`freeze_group`] creates.
 pub(crate) const STOPPED_CGROUP: &str = "kura-stopped-";
 
+/// What a writer that [`freeze_group`] could not freeze is left as.
+const ONLY_STOPPED: &str = "the writer is only SIGSTOPped, and a SIGCONT resumes it";
+
 /// Holds a stopped process-group writer for `guard.action = "stop"`. SIGSTOP alone does not:
 /// any SIGCONT resumes it, and the kernel itself sends SIGHUP then SIGCONT to a stopped process
 /// group the moment it becomes orphaned (the program that launched it exits), so an attacker
@@ -281,7 +284,7 @@ pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
     let Some(mount) = cgroup2_mount() else {
         return (
             None,
-            Some("no cgroup v2 hierarchy is mounted: the writer is only SIGSTOPped, and a SIGCONT resumes it".into()),
+            Some(format!("no cgroup v2 hierarchy is mounted: {ONLY_STOPPED}")),
         );
     };
     if let Ok(rd) = std::fs::read_dir(mount) {
@@ -298,9 +301,7 @@ pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
     {
         return (
             None,
-            Some(format!(
-                "cgroup {name} not created ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it"
-            )),
+            Some(format!("cgroup {name} not created ({e}): {ONLY_STOPPED}")),
         );
     }
     let pids = group_pids(pgid);
@@ -312,9 +313,7 @@ pub(crate) fn freeze_group(pgid: i32) -> (Option<String>, Option<String>) {
     if let Err(e) = std::fs::write(dir.join("cgroup.freeze"), "1") {
         return (
             Some(name.clone()),
-            Some(format!(
-                "cgroup {name} not frozen ({e}): the writer is only SIGSTOPped, and a SIGCONT resumes it"
-            )),
+            Some(format!("cgroup {name} not frozen ({e}): {ONLY_STOPPED}")),
         );
     }
     let err = (!failed.is_empty()).then(|| {
