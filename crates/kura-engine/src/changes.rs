@@ -14,7 +14,7 @@ use rustic_core::{DataId, IndexedFullStatus, LsOptions, Repository, TreeId};
 
 use crate::error::{Error, Result, RusticContext};
 use crate::reader::{
-    Change, ChangeKind, EntryKind, SnapshotReader, TreeEntry, entry_of, merge_diff,
+    Change, ChangeKind, EntryKind, SnapshotReader, TreeEntry, entry_of, kind_and_link, merge_diff,
 };
 use crate::snapshots::info_of;
 
@@ -177,22 +177,9 @@ fn whole(
 /// thousands of unchanged files, and building their entries (paths, hex content keys, times,
 /// modes) only to drop them was the diff's cost per unchanged file.
 fn same_entry(p: &Node, q: &Node) -> bool {
-    let kind = |n: &Node| match &n.node_type {
-        NodeType::File => EntryKind::File,
-        NodeType::Dir => EntryKind::Dir,
-        NodeType::Symlink { .. } => EntryKind::Symlink,
-        _ => EntryKind::Other,
-    };
-    fn link(n: &Node) -> Option<&String> {
-        match &n.node_type {
-            NodeType::Symlink { linktarget, .. } => Some(linktarget),
-            _ => None,
-        }
-    }
     // An absent content list and an empty one have the same (empty) content key.
-    kind(p) == kind(q)
+    kind_and_link(p) == kind_and_link(q)
         && p.content.as_deref().unwrap_or_default() == q.content.as_deref().unwrap_or_default()
-        && link(p) == link(q)
 }
 
 /// The changes between trees `a` and `b` at `base`, descending only where subtree ids differ.

@@ -73,13 +73,19 @@ impl PartialEq<&str> for EntryKind {
     }
 }
 
-pub(crate) fn entry_of(path: &Path, node: &Node) -> TreeEntry {
-    let (kind, link_target) = match &node.node_type {
+/// A node's kind as kura lists it, and its link target when it is a symlink.
+pub(crate) fn kind_and_link(node: &Node) -> (EntryKind, Option<&String>) {
+    match &node.node_type {
         NodeType::File => (EntryKind::File, None),
         NodeType::Dir => (EntryKind::Dir, None),
-        NodeType::Symlink { linktarget, .. } => (EntryKind::Symlink, Some(linktarget.clone())),
+        NodeType::Symlink { linktarget, .. } => (EntryKind::Symlink, Some(linktarget)),
         _ => (EntryKind::Other, None),
-    };
+    }
+}
+
+pub(crate) fn entry_of(path: &Path, node: &Node) -> TreeEntry {
+    let (kind, link_target) = kind_and_link(node);
+    let link_target = link_target.cloned();
     let content_key = node
         .content
         .as_ref()
