@@ -391,6 +391,8 @@ fn merge(runs: &[Run], config: &SpillConfig, level: u32) -> io::Result<Run> {
 
 /// A temporary file removed from its directory as soon as it is created (on Unix), so that
 /// nothing is left behind even if the process is killed; elsewhere it is removed when dropped.
+/// Written here rather than taken from the `tempfile` crate: that crate is only a
+/// dev-dependency of rustic_core, and this patch should not add a runtime dependency.
 #[derive(Debug)]
 struct TempFile {
     /// The open file.
