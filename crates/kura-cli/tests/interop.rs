@@ -365,7 +365,8 @@ fn identical_files_dedup_within_a_backup_after_blob_ids_spill_to_disk() {
         env.write(&format!("src/c/{name}"), body);
     }
     // between the originals (a/) and their copies (c/): two more packs of distinct data, so the
-    // originals' ids are in the indexer (written packs), not in an open or in-flight pack
+    // originals' ids have reached the indexer (written packs, spilled runs), not only the open
+    // pack (a pack whose write lags behind is answered from the packer's in-flight set)
     for i in 0..200_u32 {
         let scan = kura_testkit::noise::incompressible(10_000 + u64::from(i), 400 << 10);
         env.write(&format!("src/b/{i:04}.bin"), &scan);
