@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::path::Path;
 
+use rayon::prelude::*;
 use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{DataId, IndexedFullStatus, LsOptions, Repository, TreeId};
 
@@ -182,7 +183,17 @@ fn same_entry(p: &Node, q: &Node) -> bool {
         && p.content.as_deref().unwrap_or_default() == q.content.as_deref().unwrap_or_default()
 }
 
+/// A piece of a folder's diff, in tree order: changes already known, or a changed subfolder
+/// still to compare.
+enum Part {
+    Done(Vec<Change>),
+    Subfolder(std::path::PathBuf, Option<TreeId>, Option<TreeId>),
+}
+
 /// The changes between trees `a` and `b` at `base`, descending only where subtree ids differ.
+/// Both versions of a folder are read at once and changed subfolders are compared in parallel
+/// (rayon): after a nightly backup the diff reads thousands of small trees, one at a time it
+/// kept one core busy while the other idled. The output stays in tree order.
 fn diff_trees(
     repo: &Repo,
     base: &Path,
@@ -190,7 +201,10 @@ fn diff_trees(
     b: Option<TreeId>,
     out: &mut Vec<Change>,
 ) -> Result<()> {
-    let (before, after) = (nodes(repo, a)?, nodes(repo, b)?);
+    let (before, after) = rayon::join(|| nodes(repo, a), || nodes(repo, b));
+    let (before, after) = (before?, after?);
+    let mut parts = Vec::new();
+    let mut here = Vec::new();
     let (mut x, mut y) = (before.iter().peekable(), after.iter().peekable());
     loop {
         let ord = match (x.peek(), y.peek()) {
@@ -202,11 +216,17 @@ fn diff_trees(
         match ord {
             Ordering::Less => {
                 let Some(n) = x.next() else { break };
-                whole(repo, &base.join(n.name()), n, ChangeKind::Removed, out)?;
+                whole(
+                    repo,
+                    &base.join(n.name()),
+                    n,
+                    ChangeKind::Removed,
+                    &mut here,
+                )?;
             }
             Ordering::Greater => {
                 let Some(n) = y.next() else { break };
-                whole(repo, &base.join(n.name()), n, ChangeKind::Added, out)?;
+                whole(repo, &base.join(n.name()), n, ChangeKind::Added, &mut here)?;
             }
             Ordering::Equal => {
                 let (Some(p), Some(q)) = (x.next(), y.next()) else {
@@ -215,25 +235,41 @@ fn diff_trees(
                 let path = base.join(q.name());
                 match (p.is_dir(), q.is_dir()) {
                     (true, true) if p.subtree == q.subtree => {}
-                    (true, true) => diff_trees(repo, &path, p.subtree, q.subtree, out)?,
+                    (true, true) => {
+                        parts.push(Part::Done(std::mem::take(&mut here)));
+                        parts.push(Part::Subfolder(path, p.subtree, q.subtree));
+                    }
                     (false, false) if same_entry(p, q) => {}
                     (false, false) => {
                         // Same rule as a full diff: kind, content and link target.
                         let pair = merge_diff(vec![entry_of(&path, p)], vec![entry_of(&path, q)]);
-                        out.extend(
+                        here.extend(
                             pair.into_iter()
                                 .filter(|c| c.change != ChangeKind::Unchanged),
                         );
                     }
                     _ => {
                         // A folder became a file or the other way round.
-                        whole(repo, &path, p, ChangeKind::Removed, out)?;
-                        whole(repo, &path, q, ChangeKind::Added, out)?;
+                        whole(repo, &path, p, ChangeKind::Removed, &mut here)?;
+                        whole(repo, &path, q, ChangeKind::Added, &mut here)?;
                     }
                 }
             }
         }
     }
+    parts.push(Part::Done(here));
+    let done = parts
+        .into_par_iter()
+        .map(|part| match part {
+            Part::Done(changes) => Ok(changes),
+            Part::Subfolder(path, a, b) => {
+                let mut sub = Vec::new();
+                diff_trees(repo, &path, a, b, &mut sub)?;
+                Ok(sub)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.extend(done.into_iter().flatten());
     Ok(())
 }
 

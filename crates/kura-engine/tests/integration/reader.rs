@@ -67,3 +67,94 @@ fn entries_have_kinds_that_serialize_as_before() {
     let err = reader.read(&sp("dir"), 4).unwrap_err();
     assert!(matches!(err, Error::NotAFile { .. }), "{err}");
 }
+
+/// `changes_to` (only changed folders opened, in parallel) against the full two-tree walk of
+/// `diff_with`, over nights of changes in a nested tree: the same changed paths in the same
+/// order with the same entries, and the same count of unchanged files. Pairs that skip
+/// generations (latest-clean several nights back) are compared too.
+#[test]
+fn changes_between_any_two_nights_match_the_full_diff() {
+    let mut f = Fixture::new();
+    for ward in 0..6 {
+        for patient in 0..5 {
+            for day in 0..4 {
+                f.write(
+                    &format!("w{ward}/p{patient}/d{day}/order.hl7"),
+                    format!("MSH|{ward}|{patient}|{day}").as_bytes(),
+                );
+            }
+        }
+    }
+    let mut nights = vec![f.backup(Verdict::Clean)];
+    // Night 1: scattered edits deep down, a new patient, a removed one.
+    f.write("w0/p0/d0/order.hl7", b"edited");
+    f.write("w3/p2/d3/order.hl7", b"edited too");
+    f.write("w5/p9/d0/order.hl7", b"new patient");
+    std::fs::remove_dir_all(f.path("w4/p1")).expect("remove patient");
+    nights.push(f.backup(Verdict::Clean));
+    // Night 2: a file becomes a folder and a folder becomes a file; a new top-level file.
+    f.remove("w1/p1/d1/order.hl7");
+    f.write("w1/p1/d1/order.hl7/inside.hl7", b"now a folder");
+    std::fs::remove_dir_all(f.path("w2/p2/d2")).expect("remove day");
+    f.write("w2/p2/d2", b"now a file");
+    f.write("readme.txt", b"top");
+    nights.push(f.backup(Verdict::Clean));
+    // Night 3: nothing changed.
+    nights.push(f.backup(Verdict::Clean));
+    // Night 4: every ward touched once.
+    for ward in 0..6 {
+        f.write(&format!("w{ward}/p3/d1/order.hl7"), b"night 4");
+    }
+    nights.push(f.backup(Verdict::Clean));
+
+    let key =
+        |c: &kura_engine::Change| (c.path.clone(), c.change, c.before.clone(), c.after.clone());
+    let mut compared = 0;
+    for (i, older) in nights.iter().enumerate() {
+        for newer in &nights[i + 1..] {
+            let mut reader = f.repo.reader(&older.id).expect("reader");
+            let full: Vec<_> = reader
+                .diff_with(&newer.id)
+                .expect("full diff")
+                .iter()
+                .map(key)
+                .collect();
+            let set = reader.changes_to(&newer.id).expect("changes");
+            let mut fast: Vec<_> = set.changes.iter().map(key).collect();
+            // A path whose kind changed (file <-> folder) is one `Modified` in the full diff and
+            // a removal plus an addition in `changes_to`, so the file's content counts as gone.
+            let mut changed: Vec<_> = full
+                .iter()
+                .filter(|c| c.1 != ChangeKind::Unchanged)
+                .flat_map(|(path, change, before, after)| {
+                    let kinds = (
+                        before.as_ref().map(|e| e.kind),
+                        after.as_ref().map(|e| e.kind),
+                    );
+                    match kinds {
+                        (Some(b), Some(a)) if b != a => vec![
+                            (path.clone(), ChangeKind::Removed, before.clone(), None),
+                            (path.clone(), ChangeKind::Added, None, after.clone()),
+                        ],
+                        _ => vec![(path.clone(), *change, before.clone(), after.clone())],
+                    }
+                })
+                .collect();
+            fast.sort_by(|x, y| (&x.0, x.1 as u8).cmp(&(&y.0, y.1 as u8)));
+            changed.sort_by(|x, y| (&x.0, x.1 as u8).cmp(&(&y.0, y.1 as u8)));
+            assert_eq!(fast, changed, "{} -> {}", older.short_id, newer.short_id);
+            let unchanged = full
+                .iter()
+                .filter(|c| c.1 == ChangeKind::Unchanged)
+                .filter(|c| c.3.as_ref().is_some_and(|e| e.kind == EntryKind::File))
+                .count() as u64;
+            assert_eq!(set.unchanged_files, unchanged);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 10);
+    // The nights really changed something (the comparison is not of empty lists).
+    let mut reader = f.repo.reader(&nights[0].id).expect("reader");
+    let all = reader.changes_to(&nights[4].id).expect("changes").changes;
+    assert!(all.len() > 20, "{} changes", all.len());
+}
