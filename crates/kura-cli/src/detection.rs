@@ -16,6 +16,7 @@ use kura_engine::{
     ChangeKind, EntryKind, FileObserver, FileSink, Repo, SnapshotInfo, SnapshotReader, TreeEntry,
     Verdict,
 };
+use rayon::prelude::*;
 
 /// How much of a stored version is read to profile it (the sketch looks at the first MiB;
 /// entropy over 64 MiB is representative).
@@ -220,6 +221,17 @@ pub fn judge_backup(
             let set = reader.changes_to(&snap.id)?;
             ev.unchanged(set.unchanged_files);
             let mut now = Entries::new(reader);
+            // The earlier versions of modified files are read and profiled on every core (a
+            // nightly backup modifies hundreds of files; a large one takes a while to read back).
+            let mut earlier: HashMap<String, FileProfile> = set
+                .changes
+                .par_iter()
+                .filter(|c| c.change == ChangeKind::Modified && is_file(c.after.as_ref()))
+                .filter_map(|c| {
+                    let before = c.before.as_ref().filter(|e| is_file(Some(e)))?;
+                    Some((c.path.clone(), now.one(before).ok()?))
+                })
+                .collect();
             for c in set.changes {
                 let (before, after) = (c.before.as_ref(), c.after.as_ref());
                 match c.change {
@@ -230,10 +242,8 @@ pub fn judge_backup(
                         ev.deleted(c.path, before.map_or(0, |e| e.size));
                     }
                     ChangeKind::Modified if is_file(after) => {
-                        let earlier = before
-                            .filter(|e| is_file(Some(e)))
-                            .and_then(|e| now.one(e).ok());
-                        ev.modified(c.path, earlier);
+                        let previous = earlier.remove(&c.path);
+                        ev.modified(c.path, previous);
                     }
                     _ => {}
                 }

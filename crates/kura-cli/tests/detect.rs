@@ -229,8 +229,12 @@ fn no_detect_records_no_verdict_and_legal_hold_protects_from_forget() {
     let src = env.sample_tree("src", 1, 5);
     let (a, _) = env.json(&["backup", "--no-detect", src.to_str().unwrap()]);
     assert_eq!(a["verdict"], "unknown");
+    assert!(a.get("detection_secs").is_none(), "{a}");
     env.write("src/x.txt", b"x");
-    env.json(&["backup", src.to_str().unwrap()]);
+    let (b, _) = env.json(&["backup", src.to_str().unwrap()]);
+    // The judging step's own time is reported, so its cost can be seen apart from the backup.
+    let judged = b["detection_secs"].as_f64().expect("detection_secs");
+    assert!(judged > 0.0, "{b}");
     let short = &a["snapshot_id"].as_str().unwrap()[..8];
     env.run(&["hold", short, "--reason", "court order 7"])
         .success();

@@ -49,6 +49,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     ctx.note("unreadable", report.unreadable.len());
 
     let mut judgement = None;
+    let judging = std::time::Instant::now();
     if detect {
         let judged = detection::judge_backup(&mut repo, &snap, profiles.take(), &history)?;
         snap = repo.set_verdict(
@@ -64,6 +65,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
         );
         judgement = Some(judged);
     }
+    let detection_secs = detect.then(|| judging.elapsed().as_secs_f64());
     warn_if_disk_nearly_full(ctx, &repo);
     let counts = snap.counts.clone().unwrap_or_default();
     let baseline = judgement
@@ -86,6 +88,7 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
     ctx.emit(&Sorted(Saved {
         baseline,
         counts,
+        detection_secs,
         duration_secs: report.duration_secs,
         findings,
         parent: snap.parent.clone(),
@@ -184,6 +187,11 @@ struct Saved<'a> {
     baseline: Option<String>,
     #[serde(flatten)]
     counts: SnapshotCounts,
+    /// Seconds spent judging the snapshot after it was saved (the diff against the baseline,
+    /// earlier versions read back, the verdict recorded); `None` with `--no-detect`. Profiling
+    /// the files as they are read happens inside `duration_secs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection_secs: Option<f64>,
     duration_secs: f64,
     findings: Vec<kura_detect::Finding>,
     parent: Option<String>,
@@ -210,7 +218,7 @@ impl Render for Saved<'_> {
         }
         let counts = &self.counts;
         p.say(format!(
-            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} of files read, {} new to the repository (file data and folder listings; {} stored after compression) in {:.1}s",
+            "snapshot {} saved ({}): {} new, {} changed, {} unmodified files; {} of files read, {} new to the repository (file data and folder listings; {} stored after compression) in {:.1}s{}",
             self.short_id,
             self.verdict,
             counts.files_new,
@@ -219,7 +227,10 @@ impl Render for Saved<'_> {
             crate::output::bytes(counts.bytes_processed),
             crate::output::bytes(counts.data_added),
             crate::output::bytes(counts.data_added_packed),
-            self.duration_secs
+            self.duration_secs,
+            self.detection_secs
+                .map(|s| format!(", judged in {s:.1}s"))
+                .unwrap_or_default()
         ));
         if let Some(parent) = &self.repaired {
             p.say(format!(
