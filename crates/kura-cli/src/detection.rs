@@ -22,6 +22,10 @@ use rayon::prelude::*;
 /// entropy over 64 MiB is representative).
 const STORED_READ_LIMIT: u64 = 64 << 20;
 
+/// Earlier versions up to this size are read back in parallel after a backup; larger ones one at
+/// a time (each is held whole while it is profiled).
+const PARALLEL_READ_MAX: u64 = 8 << 20;
+
 /// Tree path of a source path (`/srv/a` → `srv/a`), as rustic stores it.
 pub fn tree_path(p: &Path) -> String {
     p.to_string_lossy().trim_start_matches('/').to_string()
@@ -222,16 +226,24 @@ pub fn judge_backup(
             ev.unchanged(set.unchanged_files);
             let mut now = Entries::new(reader);
             // The earlier versions of modified files are read and profiled on every core (a
-            // nightly backup modifies hundreds of files; a large one takes a while to read back).
-            let mut earlier: HashMap<String, FileProfile> = set
+            // nightly backup modifies hundreds of files). Each is read whole into memory, so
+            // large ones are read one at a time: memory stays bounded on a many-core server.
+            let earlier_of = |c: &kura_engine::Change| {
+                let before = c.before.as_ref().filter(|e| is_file(Some(e)))?;
+                Some((c.path.clone(), now.one(before).ok()?))
+            };
+            let (small, large): (Vec<_>, Vec<_>) = set
                 .changes
-                .par_iter()
+                .iter()
                 .filter(|c| c.change == ChangeKind::Modified && is_file(c.after.as_ref()))
-                .filter_map(|c| {
-                    let before = c.before.as_ref().filter(|e| is_file(Some(e)))?;
-                    Some((c.path.clone(), now.one(before).ok()?))
-                })
-                .collect();
+                .partition(|c| {
+                    c.before
+                        .as_ref()
+                        .is_none_or(|e| e.size <= PARALLEL_READ_MAX)
+                });
+            let mut earlier: HashMap<String, FileProfile> =
+                small.par_iter().filter_map(|c| earlier_of(c)).collect();
+            earlier.extend(large.iter().filter_map(|c| earlier_of(c)));
             for c in set.changes {
                 let (before, after) = (c.before.as_ref(), c.after.as_ref());
                 match c.change {

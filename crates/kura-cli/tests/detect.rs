@@ -379,3 +379,50 @@ fn diff_of_changed_folders_only_matches_the_file_system() {
     assert_eq!(counts["modified"], truth["modified"].len(), "{counts}");
     assert_eq!(counts["deleted"], truth["removed"].len(), "{counts}");
 }
+
+/// Large files (read back one at a time after a backup, above the parallel size) keep the
+/// evidence that needs their earlier version: encrypted past their header, each is named with
+/// the entropy it had in latest-clean ("entropy rose A → B"), like the small files read back in
+/// parallel.
+#[test]
+fn large_and_small_files_encrypted_in_place_are_compared_with_their_earlier_versions() {
+    let (env, src, _clean) = clean_start(41);
+    let line =
+        "OBX|1|TX|REPORT^所見||chest x-ray: no acute findings, follow-up in six months||||||F\r";
+    let large: Vec<_> = (0..2)
+        .map(|i| {
+            let p = src.join(format!("reports/archive-{i}.txt"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            // 9 MiB: above the judge's parallel read size (8 MiB).
+            let text = format!("{i} {line}").repeat((9 << 20) / line.len());
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect();
+    let (doc, code) = backup(&env, &src);
+    assert_eq!(code, 0, "{doc}");
+    let mut touched = attack::header_preserving(&src, 42, 0.07).unwrap();
+    for (i, p) in large.iter().enumerate() {
+        let mut data = std::fs::read(p).unwrap();
+        let len = data.len();
+        attack::encrypt_range(&mut data, 16..len, 43 + i as u64);
+        std::fs::write(p, data).unwrap();
+        touched.push(p.clone());
+    }
+    let (doc, code) = backup(&env, &src);
+    assert_eq!(code, 4, "{doc}");
+    let findings = doc["findings"].as_array().unwrap();
+    let compared = |p: &Path| {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        findings.iter().any(|f| {
+            f["path"].as_str().unwrap().ends_with(name)
+                && f["engine"] == "content"
+                && f["reason"].as_str().unwrap().starts_with("entropy rose")
+        })
+    };
+    for p in &large {
+        assert!(compared(p), "{} not compared: {doc}", p.display());
+    }
+    let small = touched.iter().filter(|p| compared(p)).count();
+    assert!(small > large.len() + 5, "{small} files compared: {doc}");
+}
