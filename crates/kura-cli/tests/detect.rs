@@ -423,6 +423,7 @@ fn large_and_small_files_encrypted_in_place_are_compared_with_their_earlier_vers
     for p in &large {
         assert!(compared(p), "{} not compared: {doc}", p.display());
     }
-    let small = touched.iter().filter(|p| compared(p)).count();
-    assert!(small > large.len() + 5, "{small} files compared: {doc}");
+    // The small files are compared too (header-preserving encryption of 7% of the tree).
+    let all = touched.iter().filter(|p| compared(p)).count();
+    assert!(all > large.len() + 5, "{all} files compared: {doc}");
 }
