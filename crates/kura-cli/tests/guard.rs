@@ -98,6 +98,17 @@ impl GuardProc {
         }
         std::mem::take(&mut self.seen)
     }
+
+    /// Reads the reports still queued, stops the guard and checks that every line of its
+    /// stdout was JSON (nothing else may write into the `--json` stream).
+    fn finish(mut self) {
+        let rest = self.drain(Duration::from_millis(500), Duration::from_secs(3));
+        drop(self);
+        assert!(
+            rest.iter().all(|v| v["event"] != "not_json"),
+            "stdout is not JSON lines: {rest:?}"
+        );
+    }
 }
 
 impl Drop for GuardProc {
@@ -368,6 +379,16 @@ fn share(env: &Env, files: usize, seed: u64) -> PathBuf {
 
 type Inventory = Vec<(PathBuf, Vec<u8>)>;
 
+/// This test binary as the writer `mode` over the share `s` (files in `order`, seeded).
+fn attacker(mode: &str, s: &Path, order: &str, seed: u64) -> Command {
+    helper(&[
+        ("KURA_TEST_ATTACK", mode.to_string()),
+        ("KURA_TEST_SHARE", s.display().to_string()),
+        ("KURA_TEST_ORDER", order.to_string()),
+        ("KURA_TEST_SEED", seed.to_string()),
+    ])
+}
+
 /// Runs one attack against a fresh share under a fresh guard; returns (tripped report, lost).
 fn run_attack(env: &Env, mode: &str, order: &str, seed: u64) -> (Value, Vec<PathBuf>) {
     let s = share(env, 300, seed);
@@ -386,14 +407,7 @@ fn run_attack_on(
     let s = s.to_path_buf();
     let mut guard = GuardProc::start(env, &s, &[]);
     let inv = inventory(&s);
-    let mut attacker = helper(&[
-        ("KURA_TEST_ATTACK", mode.to_string()),
-        ("KURA_TEST_SHARE", s.display().to_string()),
-        ("KURA_TEST_ORDER", order.to_string()),
-        ("KURA_TEST_SEED", seed.to_string()),
-    ])
-    .spawn()
-    .expect("attacker");
+    let mut attacker = attacker(mode, &s, order, seed).spawn().expect("attacker");
     let limit = if mode == "slow" { 60 } else { 30 };
     let status = wait_bounded(&mut attacker, Duration::from_secs(limit), mode);
     let trip = guard
@@ -408,12 +422,7 @@ fn run_attack_on(
     // Let the guard read the events still queued from the stopped writer (they complete the
     // incident's damage list), then stop it: the attacker's executable (this test binary) is
     // blocklisted, so the guard denies this process too until it is gone.
-    let rest = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
-    drop(guard);
-    assert!(
-        rest.iter().all(|v| v["event"] != "not_json"),
-        "stdout is not JSON lines: {rest:?}"
-    );
+    guard.finish();
     let lost = lost(&inv);
     eprintln!(
         "guard {mode}/{order}: {} of {} files lost; {}",
@@ -563,15 +572,10 @@ fn guard_stops_eight_setsid_workers_in_one_cgroup_as_one_writer() {
     let s = share(&env, 300, 23);
     let mut guard = GuardProc::start(&env, &s, &[]);
     let inv = inventory(&s);
-    let mut attacker = helper(&[
-        ("KURA_TEST_ATTACK", "workers8_setsid".to_string()),
-        ("KURA_TEST_SHARE", s.display().to_string()),
-        ("KURA_TEST_ORDER", "random".to_string()),
-        ("KURA_TEST_SEED", "23".to_string()),
-        ("KURA_TEST_CGROUP", cg.dir.display().to_string()),
-    ])
-    .spawn()
-    .expect("attacker");
+    let mut attacker = attacker("workers8_setsid", &s, "random", 23)
+        .env("KURA_TEST_CGROUP", &cg.dir)
+        .spawn()
+        .expect("attacker");
     let status = wait_bounded(&mut attacker, Duration::from_secs(30), "workers8_setsid");
     let trip = guard
         .wait_for("tripped", Duration::from_secs(10))
@@ -708,14 +712,9 @@ fn guard_reports_a_trusted_writer_without_stopping_it_and_isolates_an_untrusted_
     let s = share(&env, 300, 61);
     let mut guard = GuardProc::start(&env, &s, &[]);
     let inv = inventory(&s);
-    let mut writer = helper(&[
-        ("KURA_TEST_ATTACK", "inplace_rename".to_string()),
-        ("KURA_TEST_SHARE", s.display().to_string()),
-        ("KURA_TEST_ORDER", "sorted".to_string()),
-        ("KURA_TEST_SEED", "61".to_string()),
-    ])
-    .spawn()
-    .expect("writer");
+    let mut writer = attacker("inplace_rename", &s, "sorted", 61)
+        .spawn()
+        .expect("writer");
     let status = wait_bounded(&mut writer, Duration::from_secs(60), "trusted writer");
     assert!(
         status.success(),
@@ -727,12 +726,7 @@ fn guard_reports_a_trusted_writer_without_stopping_it_and_isolates_an_untrusted_
     assert_eq!(trip["action"], "trusted", "{trip}");
     assert_eq!(trip["sha256"], sha.as_str(), "{trip}");
     assert_eq!(trip["writer"]["exe"], exe.display().to_string(), "{trip}");
-    let rest = guard.drain(Duration::from_millis(500), Duration::from_secs(3));
-    assert!(
-        rest.iter().all(|v| v["event"] != "not_json"),
-        "stdout is not JSON lines: {rest:?}"
-    );
-    drop(guard);
+    guard.finish();
     assert!(
         lost(&inv).len() > inv.len() / 2,
         "the trusted writer did not run through the share"
