@@ -64,6 +64,11 @@ pub struct BackupRequest {
     pub document: Option<serde_json::Value>,
     /// Read and chunk everything, write nothing: the report says what a backup would add.
     pub dry_run: bool,
+    /// Back up with the full index loaded and keep it for the next [`Repo::reader`], which then
+    /// reads only the index files this backup wrote instead of the whole index again: for a
+    /// caller that reads the new snapshot right away (detection). Costs the data blobs'
+    /// locations in memory during the backup (the backup itself needs only their ids).
+    pub keep_index: bool,
 }
 
 /// A file that could not be read and is missing from the snapshot.
@@ -331,13 +336,21 @@ impl Repo {
             .dry_run(req.dry_run);
 
         // The in-memory index is not updated by a backup (RUSTIC_CORE_NOTES §2): index afresh
-        // for every backup.
-        let repo = self
-            .take()?
-            .to_indexed_ids()
-            .ctx("reading the repository index")?;
-        let result = repo.archive(&opts, &tee, template, &paths);
-        self.repo = Some(repo.drop_index());
+        // for every backup, and a kept index learns the new index files when a reader opens.
+        let repo = self.take()?;
+        let result = if req.keep_index {
+            let repo = repo.to_indexed().ctx("reading the repository index")?;
+            let result = repo.archive(&opts, &tee, template, &paths);
+            let (repo, index) = repo.take_index();
+            self.repo = Some(repo);
+            self.kept_index = result.is_ok().then_some(index);
+            result
+        } else {
+            let repo = repo.to_indexed_ids().ctx("reading the repository index")?;
+            let result = repo.archive(&opts, &tee, template, &paths);
+            self.repo = Some(repo.drop_index());
+            result
+        };
         let snap = result.ctx("backing up")?;
 
         let mut unreadable = match Arc::try_unwrap(failures) {

@@ -328,13 +328,17 @@ impl SnapshotReader<'_> {
 }
 
 impl Repo {
-    /// Open a snapshot for reading (builds the full index in memory).
+    /// Open a snapshot for reading (builds the full index in memory, or reuses the one a
+    /// backup kept and adds the index files written since).
     pub fn reader(&mut self, spec: &str) -> Result<SnapshotReader<'_>> {
         let snap = self.snapshot_file(spec)?;
-        let repo = self
-            .take()?
-            .to_indexed()
-            .ctx("reading the repository index")?;
+        let kept = self.kept_index.take();
+        let repo = self.take()?;
+        let repo = match kept {
+            Some(index) => repo.to_indexed_from(index),
+            None => repo.to_indexed(),
+        }
+        .ctx("reading the repository index")?;
         Ok(SnapshotReader {
             owner: self,
             repo: Some(repo),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustic_core::{
-    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryBackends,
-    RepositoryOptions,
+    ConfigOptions, Credentials, GlobalIndex, KeyOptions, OpenStatus, Repository,
+    RepositoryBackends, RepositoryOptions,
 };
 
 use crate::backend::StoreBackend;
@@ -151,6 +151,9 @@ pub struct RepoLock {
 /// An open repository.
 pub struct Repo {
     pub(crate) repo: Option<Repository<OpenStatus>>,
+    /// The full index a backup loaded, kept for the next [`Repo::reader`] (which then reads only
+    /// the index files the backup wrote); see [`crate::BackupRequest::keep_index`].
+    pub(crate) kept_index: Option<GlobalIndex>,
     pub(crate) location: Location,
     _lock: RepoLock,
 }
@@ -264,6 +267,7 @@ impl Repo {
         .ctx("creating the repository")?;
         Ok(Repo {
             repo: Some(repo),
+            kept_index: None,
             location,
             _lock: lock,
         })
@@ -301,6 +305,7 @@ impl Repo {
         })?;
         Ok(Repo {
             repo: Some(repo),
+            kept_index: None,
             location,
             _lock: lock,
         })
@@ -371,7 +376,10 @@ impl Repo {
         ))
     }
 
+    /// The repository handle, for an operation that may change the repository: a kept index
+    /// is dropped (the operation could delete index files it has read).
     pub(crate) fn take(&mut self) -> Result<Repository<OpenStatus>> {
+        self.kept_index = None;
         self.repo.take().ok_or(Error::HandleLost(
             "repository handle was lost after an earlier error",
         ))

@@ -1,4 +1,4 @@
-use std::{sync::Arc, thread::sleep, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, thread::sleep, time::Duration};
 
 use bytes::Bytes;
 use derive_more::Constructor;
@@ -10,7 +10,7 @@ use crate::{
     index::binarysorted::{Index, IndexCollector, IndexType},
     progress::Progress,
     repofile::{
-        indexfile::{IndexBlob, IndexFile},
+        indexfile::{IndexBlob, IndexFile, IndexId, IndexPack},
         packfile::PackId,
     },
 };
@@ -194,6 +194,9 @@ pub trait ReadGlobalIndex: ReadIndex + Clone + Sync + Send + 'static {}
 pub struct GlobalIndex {
     /// The atomic reference counted, sharable index.
     index: Arc<Index>,
+    /// The index files `index` was read from, when it was read from index files (not, e.g., when
+    /// it was built from pack headers); [`GlobalIndex::update`] reads only files not in it.
+    files: Option<Arc<BTreeSet<IndexId>>>,
 }
 
 impl ReadIndex for GlobalIndex {
@@ -249,6 +252,7 @@ impl GlobalIndex {
     pub fn new_from_index(index: Index) -> Self {
         Self {
             index: Arc::new(index),
+            files: None,
         }
     }
 
@@ -269,13 +273,88 @@ impl GlobalIndex {
         mut collector: IndexCollector,
     ) -> RusticResult<Self> {
         p.set_title("reading index...");
+        let mut files = BTreeSet::new();
         for index in be.stream_all::<IndexFile>(p)? {
-            collector.extend(index?.1.packs);
+            let (id, file) = index?;
+            _ = files.insert(id);
+            collector.extend(file.packs);
         }
 
         p.finish();
 
-        Ok(Self::new_from_index(collector.into_index()))
+        Ok(Self {
+            index: Arc::new(collector.into_index()),
+            files: Some(Arc::new(files)),
+        })
+    }
+
+    /// Adds the packs of the index files written since this index was read (e.g. by a backup run
+    /// with it) without reading the other files again: a command that reads the repository after
+    /// writing to it pays for the new index files only, not for the whole index twice.
+    ///
+    /// An index not read from index files, or still shared with other threads, is read again
+    /// whole. On error `self` is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// * If the index files could not be listed or read.
+    pub fn update(&mut self, be: &impl DecryptReadBackend, p: &Progress) -> RusticResult<()> {
+        let Some(files) = self.files.clone() else {
+            *self = Self::new_from_collector(be, p, IndexCollector::like(&self.index))?;
+            return Ok(());
+        };
+        let new: Vec<IndexId> = be
+            .list(FileType::Index)?
+            .into_iter()
+            .map(IndexId::from)
+            .filter(|id| !files.contains(id))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        p.set_title("reading new index files...");
+        let mut read = (*files).clone();
+        let mut packs: Vec<IndexPack> = Vec::new();
+        for index in be.stream_list::<IndexFile>(new, p)? {
+            let (id, file) = index?;
+            _ = read.insert(id);
+            packs.extend(file.packs);
+        }
+        p.finish();
+
+        let placeholder = Self::new_from_index(IndexCollector::like(&self.index).into_index());
+        let this = std::mem::replace(self, placeholder);
+        match this.try_into_index() {
+            Ok(index) => {
+                *self = Self {
+                    index: Arc::new(index.extended(packs)),
+                    files: Some(Arc::new(read)),
+                };
+            }
+            Err(shared) => {
+                let collector = IndexCollector::like(&shared.index);
+                *self = shared;
+                *self = Self::new_from_collector(be, p, collector)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the index holds full entries (pack and location) for data blobs, as
+    /// [`GlobalIndex::new`] reads it.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.index.is_full()
+    }
+
+    /// The index, if no other thread holds it (after waiting a little for threads shutting down).
+    fn try_into_index(self) -> Result<Index, Self> {
+        let files = self.files;
+        let index = Arc::try_unwrap(self.index).or_else(|arc| {
+            sleep(Duration::from_millis(100));
+            Arc::try_unwrap(arc)
+        });
+        index.map_err(|index| Self { index, files })
     }
 
     /// Create a new [`GlobalIndex`]
@@ -318,6 +397,7 @@ impl GlobalIndex {
     pub(crate) fn drop_data(self) -> Self {
         Self {
             index: Arc::new(self.into_index().drop_data()),
+            files: None,
         }
     }
 }

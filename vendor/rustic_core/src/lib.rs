@@ -166,6 +166,7 @@ pub use crate::{
     },
     error::{ErrorKind, RusticError, RusticResult, Severity, Status},
     id::{HexId, Id},
+    index::GlobalIndex,
     progress::{
         HiddenProgress, NoProgress, NoProgressBars, Progress, ProgressBars, ProgressType,
         RusticProgress,

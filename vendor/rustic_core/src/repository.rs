@@ -1126,6 +1126,22 @@ impl<S: Open> Repository<S> {
         Ok(self.into_indexed_with_index(index))
     }
 
+    /// Turn the repository into the `IndexedFull` state with an index read earlier from this
+    /// repository (see [`Repository::take_index`]), adding the index files written since, e.g.
+    /// by a backup run with it: only those are read, not the whole index again. An index that
+    /// does not hold full data entries is replaced by one read whole, as [`Repository::to_indexed`].
+    ///
+    /// # Errors
+    ///
+    /// * If the new index files could not be listed or read.
+    pub fn to_indexed_from(self, mut index: GlobalIndex) -> RusticResult<Repository<IndexedFullStatus>> {
+        if !index.is_full() {
+            return self.to_indexed();
+        }
+        index.update(self.dbe(), &self.progress_counter(""))?;
+        Ok(self.into_indexed_with_index(index))
+    }
+
     // helper function to deduplicate code
     fn into_indexed_with_index(self, index: GlobalIndex) -> Repository<IndexedFullStatus> {
         let status = IndexedFullStatus {
@@ -1330,6 +1346,25 @@ impl<S: Open> Repository<S> {
         opts: &RewriteOptions,
     ) -> RusticResult<Vec<SnapshotFile>> {
         rewrite_snapshots(self, snapshots, opts)
+    }
+}
+
+impl Repository<IndexedFullStatus> {
+    /// Turn the repository back into the `Open` state, handing out its index, e.g. to keep it
+    /// across other work and give it to [`Repository::to_indexed_from`] later.
+    #[must_use]
+    pub fn take_index(self) -> (Repository<OpenStatus>, GlobalIndex) {
+        let IndexedFullStatus { open, index, .. } = self.status;
+        let repo = Repository {
+            name: self.name,
+            be: self.be,
+            be_hot: self.be_hot,
+            be_cold: self.be_cold,
+            opts: self.opts,
+            pb: self.pb,
+            status: open,
+        };
+        (repo, index)
     }
 }
 

@@ -31,6 +31,8 @@ pub fn run(ctx: &Ctx, cmd: &BackupCmd) -> Result<Outcome> {
             json!({ "audit_checkpoint": ctx.audit_log().and_then(|l| Ok(l.head()?)).ok() }),
         ),
         dry_run: cmd.dry_run,
+        // Detection reads the new snapshot right after: it reuses the backup's index.
+        keep_index: detect && !cmd.dry_run,
     };
     let mut repo = ctx.open(LockMode::Shared)?;
     let history = repo.snapshots()?;

@@ -1,8 +1,12 @@
 //! Reading snapshots: entries with their kinds, file contents, and diffs between snapshots.
 
-use kura_engine::{ChangeKind, EntryKind, Error, Verdict};
+use std::sync::Arc;
 
-use super::support::{Fixture, snapshot_path};
+use kura_engine::{
+    BackupRequest, ChangeKind, EntryKind, Error, LockMode, NoObserver, Repo, Verdict, no_progress,
+};
+
+use super::support::{Fixture, PASSWORD, snapshot_path};
 
 #[test]
 fn diff_reports_added_removed_modified_and_unchanged_paths() {
@@ -157,4 +161,96 @@ fn changes_between_any_two_nights_match_the_full_diff() {
     let mut reader = f.repo.reader(&nights[0].id).expect("reader");
     let all = reader.changes_to(&nights[4].id).expect("changes").changes;
     assert!(all.len() > 20, "{} changes", all.len());
+}
+
+/// Every file of `snap` read through `repo`'s reader, by path, with its bytes.
+fn contents(repo: &mut Repo, snap: &str) -> Vec<(String, Vec<u8>)> {
+    let reader = repo.reader(snap).expect("reader");
+    let mut files = Vec::new();
+    reader
+        .walk("", |e| {
+            if e.kind == EntryKind::File {
+                let bytes = reader.read_entry(&e, u64::MAX).expect("read a file");
+                files.push((e.path, bytes));
+            }
+            Ok(())
+        })
+        .expect("walk");
+    files
+}
+
+#[test]
+fn a_reader_after_a_backup_that_kept_its_index_reads_what_it_wrote_night_after_night() {
+    let mut f = Fixture::new();
+    // Another handle on the same repository, backing up another folder between a backup and
+    // the reader that follows it: its index files are new to the kept index too.
+    let mut other = Repo::open(
+        f.repo.location().clone(),
+        PASSWORD,
+        LockMode::Shared,
+        no_progress(),
+    )
+    .expect("second handle");
+    let other_source = tempfile::tempdir().expect("tempdir");
+    let mut nights = Vec::new();
+    for night in 0..5u64 {
+        // New content every night (new data blobs in new packs, listed by new index files),
+        // some of it larger than one chunk, plus a file unchanged since the first night.
+        for ward in 0..4 {
+            let bytes = kura_testkit::noise::incompressible(
+                night * 10 + ward,
+                3_000 + 400_000 * (ward as usize % 2),
+            );
+            f.write(&format!("w{ward}/n{night}.bin"), &bytes);
+        }
+        f.write(
+            &format!("w0/orders/{night}.hl7"),
+            format!("MSH|night {night}").as_bytes(),
+        );
+        if night == 0 {
+            f.write("steady.txt", b"unchanged every night");
+        }
+        let snap = f.backup_with(Verdict::Clean, true);
+        if night == 2 {
+            std::fs::write(other_source.path().join("lab.hl7"), b"MSH|lab results").expect("write");
+            let req = BackupRequest {
+                paths: vec![other_source.path().to_path_buf()],
+                ..Default::default()
+            };
+            let lab = other
+                .backup(&req, Arc::new(NoObserver))
+                .expect("other backup");
+            let lab = contents(&mut f.repo, &lab.snapshot.id);
+            assert_eq!(lab.len(), 1);
+            assert_eq!(lab[0].1, b"MSH|lab results");
+            // That reader used the kept index; the next backup keeps a new one.
+            f.write("w1/after-lab.hl7", b"MSH|after lab");
+            nights.push(f.backup_with(Verdict::Clean, true));
+        } else {
+            nights.push(snap);
+        }
+        // The new snapshot, read with the kept index, is byte for byte the source folder ...
+        let new = contents(&mut f.repo, &nights.last().expect("night").id);
+        let root = snapshot_path(f.source.path());
+        assert_eq!(
+            new.len() as u64,
+            5 * (night + 1) + 1 + u64::from(night >= 2)
+        );
+        for (path, bytes) in &new {
+            let rel = path.strip_prefix(&root).expect("under the source");
+            let on_disk = std::fs::read(f.path(rel.trim_start_matches('/'))).expect("source");
+            assert!(on_disk == *bytes, "{path} differs from the source");
+        }
+        // ... and what a handle that read the whole index reads, for every night so far.
+        let mut fresh = Repo::open(
+            f.repo.location().clone(),
+            PASSWORD,
+            LockMode::Shared,
+            no_progress(),
+        )
+        .expect("fresh handle");
+        for earlier in &nights {
+            assert!(contents(&mut f.repo, &earlier.id) == contents(&mut fresh, &earlier.id));
+        }
+    }
 }

@@ -50,6 +50,11 @@ impl Fixture {
     /// Back up the source with `verdict`, one day after the previous backup (fixed times, so
     /// the order never depends on the clock).
     pub fn backup(&mut self, verdict: Verdict) -> SnapshotInfo {
+        self.backup_with(verdict, false)
+    }
+
+    /// [`Fixture::backup`], keeping the backup's full index for the next reader or not.
+    pub fn backup_with(&mut self, verdict: Verdict, keep_index: bool) -> SnapshotInfo {
         self.backups += 1;
         let time =
             jiff::Timestamp::from_second(1_700_000_000 + self.backups * 86_400).expect("time");
@@ -58,6 +63,7 @@ impl Fixture {
             initial_verdict: Some(verdict),
             time: Some(time),
             host: Some("ward-server".into()),
+            keep_index,
             ..Default::default()
         };
         let report = self

@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// A sorted entry in the index. This has a size of 48 bytes (32 bytes for the id, 4 bytes for the pack index and 12 bytes for the location)
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SortedEntry {
     /// The ID of the entry.
     id: BlobId,
@@ -84,6 +84,66 @@ impl Index {
     }
 }
 
+impl Index {
+    /// This index with the packs of further index files added, as if all had been read together:
+    /// each blob type keeps the kind of entries it had (full, ids only or none).
+    ///
+    /// Only the new entries are sorted; they are merged into the sorted entries in place, so the
+    /// cost is one pass over the existing entries instead of reading and parsing every index file
+    /// again (e.g. to read what a backup just wrote with the index loaded before it).
+    #[must_use]
+    pub(crate) fn extended(mut self, packs: impl IntoIterator<Item = IndexPack>) -> Self {
+        let mut added = IndexCollector::like(&self);
+        added.extend(packs);
+        let mut added = added.into_index();
+        for (tpe, tc) in &mut self.0 {
+            let new = &mut added.0[tpe];
+            let offset = u32::try_from(tc.packs.len()).expect("pack count doesn't fit into u32");
+            tc.packs.append(&mut new.packs);
+            tc.total_size += new.total_size;
+            match (&mut tc.entries, &mut new.entries) {
+                (EntriesVariants::Ids(ids), EntriesVariants::Ids(new)) => {
+                    merge_sorted(ids, new, |id| *id);
+                }
+                (EntriesVariants::FullEntries(entries), EntriesVariants::FullEntries(new)) => {
+                    for e in new.iter_mut() {
+                        e.pack_idx += offset;
+                    }
+                    merge_sorted(entries, new, |e| e.id);
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+impl Index {
+    /// Whether data blobs have full entries (not ids only, not dropped).
+    pub(crate) fn is_full(&self) -> bool {
+        matches!(self.0[BlobType::Data].entries, EntriesVariants::FullEntries(_))
+    }
+}
+
+/// Merges the sorted `new` into the sorted `v` in place: `v` grows by `new.len()` and each run of
+/// `v`'s entries moves once (one binary search and one `memmove` per new entry), so a few new
+/// entries cost a pass over `v` and no second buffer of `v`'s size. Entries with equal keys keep
+/// `v`'s first.
+fn merge_sorted<T: Copy, K: Ord>(v: &mut Vec<T>, new: &[T], key: impl Fn(&T) -> K) {
+    let old_len = v.len();
+    v.extend_from_slice(new);
+    // `v[..end]` holds the old entries not yet moved to their final place.
+    let mut end = old_len;
+    for (j, x) in new.iter().enumerate().rev() {
+        let k = key(x);
+        let pos = v[..end].partition_point(|y| key(y) <= k);
+        // The old entries after `x` move up by the number of new entries up to and including it.
+        v.copy_within(pos..end, pos + j + 1);
+        v[pos + j] = *x;
+        end = pos;
+    }
+}
+
 impl IndexCollector {
     #[must_use]
     pub fn new(tpe: IndexType) -> Self {
@@ -96,6 +156,20 @@ impl IndexCollector {
             IndexType::Full => EntriesVariants::FullEntries(Vec::new()),
         };
 
+        collector
+    }
+
+    /// An empty collector keeping the same kind of entries per blob type as `index`.
+    #[must_use]
+    pub(crate) fn like(index: &Index) -> Self {
+        let mut collector = Self::default();
+        for (tpe, tc) in &index.0 {
+            collector.0[tpe].entries = match tc.entries {
+                EntriesVariants::None => EntriesVariants::None,
+                EntriesVariants::Ids(_) => EntriesVariants::Ids(Vec::new()),
+                EntriesVariants::FullEntries(_) => EntriesVariants::FullEntries(Vec::new()),
+            };
+        }
         collector
     }
 
@@ -499,5 +573,64 @@ mod tests {
             assert!(index.get_id(BlobType::Tree, &data).is_none());
         }
         Ok(())
+    }
+
+    #[test]
+    fn an_index_extended_with_more_packs_answers_as_if_read_at_once() -> RusticResult<()> {
+        let file: IndexFile = serde_json::from_str(JSON_INDEX).unwrap();
+        let ids: Vec<BlobId> = file
+            .packs
+            .iter()
+            .flat_map(|p| p.blobs.iter().map(|b| b.id))
+            .chain(["0000000000000000000000000000000000000000000000000000000000000000".parse()?])
+            .collect();
+        for it in [IndexType::OnlyTrees, IndexType::DataIds, IndexType::Full] {
+            let whole = index(it);
+            // Every split of the packs: the first `n` read at first, the rest added later (one
+            // pack at a time, or all together).
+            for n in 0..=file.packs.len() {
+                let mut first = IndexCollector::new(it);
+                first.extend(file.packs[..n].iter().cloned());
+                let together = first.into_index().extended(file.packs[n..].iter().cloned());
+                let mut first = IndexCollector::new(it);
+                first.extend(file.packs[..n].iter().cloned());
+                let one_by_one = file.packs[n..]
+                    .iter()
+                    .fold(first.into_index(), |i, p| i.extended([p.clone()]));
+                for extended in [together, one_by_one] {
+                    for tpe in [BlobType::Tree, BlobType::Data] {
+                        assert_eq!(extended.total_size(tpe), whole.total_size(tpe));
+                        for id in &ids {
+                            assert_eq!(extended.has(tpe, id), whole.has(tpe, id), "{it:?} {n}");
+                            assert_eq!(extended.get_id(tpe, id), whole.get_id(tpe, id));
+                        }
+                    }
+                    let mut packs: Vec<_> = extended.into_iter().map(|p| (p.id, p.blobs)).collect();
+                    let mut expected: Vec<_> = index(it).into_iter().map(|p| (p.id, p.blobs)).collect();
+                    packs.sort_by_key(|p| p.0);
+                    expected.sort_by_key(|p| p.0);
+                    assert_eq!(packs, expected);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merging_sorted_runs_equals_sorting_them_together(
+            mut old in proptest::collection::vec(0u8..40, 0..60),
+            mut new in proptest::collection::vec(0u8..40, 0..60),
+        ) {
+            old.sort_unstable();
+            new.sort_unstable();
+            // Tagged so that the order of equal keys shows: old entries first.
+            let mut merged: Vec<(u8, bool)> = old.iter().map(|&k| (k, false)).collect();
+            let added: Vec<(u8, bool)> = new.iter().map(|&k| (k, true)).collect();
+            merge_sorted(&mut merged, &added, |e| e.0);
+            let mut expected: Vec<(u8, bool)> = merged.clone();
+            expected.sort();
+            proptest::prop_assert_eq!(merged, expected);
+        }
     }
 }
