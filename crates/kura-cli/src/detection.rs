@@ -23,7 +23,7 @@ use rayon::prelude::*;
 const STORED_READ_LIMIT: u64 = 64 << 20;
 
 /// Earlier versions up to this size are read back in parallel after a backup; larger ones one at
-/// a time (each is held whole while it is profiled).
+/// a time, each with its blobs decrypted on every core.
 const PARALLEL_READ_MAX: u64 = 8 << 20;
 
 /// Tree path of a source path (`/srv/a` → `srv/a`), as rustic stores it.
@@ -59,12 +59,14 @@ impl<'s, 'r> Entries<'s, 'r> {
         }
     }
 
-    /// The profile of the file `entry` describes.
+    /// The profile of the file `entry` describes, streamed from its blobs (the file is never
+    /// held whole).
     pub fn one(&self, entry: &TreeEntry) -> Result<FileProfile, String> {
+        let mut profiler = Profiler::new(&entry.path);
         self.reader
-            .read_entry(entry, STORED_READ_LIMIT)
-            .map(|bytes| FileProfile::of(&bytes))
-            .map_err(|e| e.to_string())
+            .read_entry_with(entry, STORED_READ_LIMIT, |bytes| profiler.update(bytes))
+            .map_err(|e| e.to_string())?;
+        Ok(profiler.finish())
     }
 }
 
@@ -226,8 +228,8 @@ pub fn judge_backup(
             ev.unchanged(set.unchanged_files);
             let mut now = Entries::new(reader);
             // The earlier versions of modified files are read and profiled on every core (a
-            // nightly backup modifies hundreds of files). Each is read whole into memory, so
-            // large ones are read one at a time: memory stays bounded on a many-core server.
+            // nightly backup modifies hundreds of files): small ones side by side, large ones
+            // one at a time with their blobs read in parallel, streamed into the profiler.
             let earlier_of = |c: &kura_engine::Change| {
                 let before = c.before.as_ref().filter(|e| is_file(Some(e)))?;
                 Some((c.path.clone(), now.one(before).ok()?))

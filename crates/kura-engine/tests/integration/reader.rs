@@ -254,3 +254,42 @@ fn a_reader_after_a_backup_that_kept_its_index_reads_what_it_wrote_night_after_n
         }
     }
 }
+
+#[test]
+fn a_large_file_is_read_back_in_order_up_to_any_limit() {
+    let mut f = Fixture::new();
+    // About a dozen chunks: more blobs than one parallel batch, so batches must join in order.
+    let bytes = kura_testkit::noise::incompressible(7, 12 << 20);
+    f.write("scan.dcm", &bytes);
+    let snap = f.backup(Verdict::Clean);
+    let reader = f.repo.reader(&snap.id).expect("reader");
+    let entry = reader
+        .entries("")
+        .expect("entries")
+        .into_iter()
+        .find(|e| e.path.ends_with("scan.dcm"))
+        .expect("the file");
+    assert!(
+        entry.content_key.len() / 64 > 8,
+        "{} blobs",
+        entry.content_key.len() / 64
+    );
+    for max in [0, 1, 700_000, (9 << 20) + 3, 12 << 20, u64::MAX] {
+        let got = reader.read_entry(&entry, max).expect("read");
+        let want = &bytes[..bytes.len().min(usize::try_from(max).unwrap_or(usize::MAX))];
+        assert!(got == want, "first {max} bytes differ ({} read)", got.len());
+        let mut pieces = 0;
+        let mut streamed = Vec::new();
+        reader
+            .read_entry_with(&entry, max, |b| {
+                pieces += 1;
+                streamed.extend_from_slice(b);
+            })
+            .expect("stream");
+        assert!(streamed == want, "streamed first {max} bytes differ");
+        assert!(
+            max < 1 << 20 || pieces > 1,
+            "{pieces} pieces for {max} bytes"
+        );
+    }
+}
