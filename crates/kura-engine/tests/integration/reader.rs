@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use kura_engine::{
-    BackupRequest, ChangeKind, EntryKind, Error, LockMode, NoObserver, Repo, Verdict, no_progress,
-};
+use kura_engine::{BackupRequest, ChangeKind, EntryKind, Error, NoObserver, Repo, Verdict};
 
-use super::support::{Fixture, PASSWORD, snapshot_path};
+use super::support::{Fixture, snapshot_path};
 
 #[test]
 fn diff_reports_added_removed_modified_and_unchanged_paths() {
@@ -184,13 +182,7 @@ fn a_reader_after_a_backup_that_kept_its_index_reads_what_it_wrote_night_after_n
     let mut f = Fixture::new();
     // Another handle on the same repository, backing up another folder between a backup and
     // the reader that follows it: its index files are new to the kept index too.
-    let mut other = Repo::open(
-        f.repo.location().clone(),
-        PASSWORD,
-        LockMode::Shared,
-        no_progress(),
-    )
-    .expect("second handle");
+    let mut other = f.another_handle();
     let other_source = tempfile::tempdir().expect("tempdir");
     let mut nights = Vec::new();
     for night in 0..5u64 {
@@ -242,13 +234,7 @@ fn a_reader_after_a_backup_that_kept_its_index_reads_what_it_wrote_night_after_n
             assert!(on_disk == *bytes, "{path} differs from the source");
         }
         // ... and what a handle that read the whole index reads, for every night so far.
-        let mut fresh = Repo::open(
-            f.repo.location().clone(),
-            PASSWORD,
-            LockMode::Shared,
-            no_progress(),
-        )
-        .expect("fresh handle");
+        let mut fresh = f.another_handle();
         for earlier in &nights {
             assert!(contents(&mut f.repo, &earlier.id) == contents(&mut fresh, &earlier.id));
         }

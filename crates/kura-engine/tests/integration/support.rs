@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kura_engine::{
-    BackupRequest, Location, NoObserver, ObjectStore, Repo, SnapshotInfo, Verdict, no_progress,
+    BackupRequest, Location, LockMode, NoObserver, ObjectStore, Repo, SnapshotInfo, Verdict,
+    no_progress,
 };
 use kura_testkit::store::MemoryStore;
 
@@ -31,6 +32,17 @@ impl Fixture {
             source,
             backups: 0,
         }
+    }
+
+    /// Another handle on the same repository, as a second kura process would open it.
+    pub fn another_handle(&self) -> Repo {
+        Repo::open(
+            self.repo.location().clone(),
+            PASSWORD,
+            LockMode::Shared,
+            no_progress(),
+        )
+        .expect("another handle")
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
