@@ -293,7 +293,8 @@ impl GlobalIndex {
     /// writing to it pays for the new index files only, not for the whole index twice.
     ///
     /// An index not read from index files, or still shared with other threads, is read again
-    /// whole. On error `self` is unchanged.
+    /// whole. On error `self` is unchanged. Index files removed since (e.g. by a prune) are not
+    /// noticed: use it where nothing but additions can have happened, as after a backup.
     ///
     /// # Errors
     ///

@@ -1130,6 +1130,7 @@ impl<S: Open> Repository<S> {
     /// repository (see [`Repository::take_index`]), adding the index files written since, e.g.
     /// by a backup run with it: only those are read, not the whole index again. An index that
     /// does not hold full data entries is replaced by one read whole, as [`Repository::to_indexed`].
+    /// Index files removed since the index was read (e.g. by a prune) are not noticed.
     ///
     /// # Errors
     ///
