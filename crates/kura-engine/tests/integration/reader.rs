@@ -244,8 +244,10 @@ fn a_reader_after_a_backup_that_kept_its_index_reads_what_it_wrote_night_after_n
 #[test]
 fn a_large_file_is_read_back_in_order_up_to_any_limit() {
     let mut f = Fixture::new();
-    // About a dozen chunks: more blobs than one parallel batch, so batches must join in order.
-    let bytes = kura_testkit::noise::incompressible(7, 12 << 20);
+    // More blobs than one parallel batch (8), so batches must join in order. Chunk boundaries
+    // depend on the repository's random polynomial (512 KiB to 8 MiB, ~1.5 MiB on average): at
+    // 40 MiB the file has ~27 blobs, and 8 or fewer would need chunks of 5 MiB on average.
+    let bytes = kura_testkit::noise::incompressible(7, 40 << 20);
     f.write("scan.dcm", &bytes);
     let snap = f.backup(Verdict::Clean);
     let reader = f.repo.reader(&snap.id).expect("reader");
@@ -260,7 +262,7 @@ fn a_large_file_is_read_back_in_order_up_to_any_limit() {
         "{} blobs",
         entry.content_key.len() / 64
     );
-    for max in [0, 1, 700_000, (9 << 20) + 3, 12 << 20, u64::MAX] {
+    for max in [0, 1, 700_000, (9 << 20) + 3, 40 << 20, u64::MAX] {
         let got = reader.read_entry(&entry, max).expect("read");
         let want = &bytes[..bytes.len().min(usize::try_from(max).unwrap_or(usize::MAX))];
         assert!(got == want, "first {max} bytes differ ({} read)", got.len());
