@@ -301,7 +301,7 @@ impl GlobalIndex {
     /// * If the index files could not be listed or read.
     pub fn update(&mut self, be: &impl DecryptReadBackend, p: &Progress) -> RusticResult<()> {
         let Some(files) = self.files.clone() else {
-            *self = Self::new_from_collector(be, p, IndexCollector::like(&self.index))?;
+            *self = Self::new_from_collector(be, p, IndexCollector::new(self.index.index_type()))?;
             return Ok(());
         };
         let new: Vec<IndexId> = be
@@ -323,7 +323,7 @@ impl GlobalIndex {
         }
         p.finish();
 
-        let placeholder = Self::new_from_index(IndexCollector::like(&self.index).into_index());
+        let placeholder = Self::new_from_index(IndexCollector::new(self.index.index_type()).into_index());
         let this = std::mem::replace(self, placeholder);
         match this.try_into_index() {
             Ok(index) => {
@@ -333,7 +333,7 @@ impl GlobalIndex {
                 };
             }
             Err(shared) => {
-                let collector = IndexCollector::like(&shared.index);
+                let collector = IndexCollector::new(shared.index.index_type());
                 *self = shared;
                 *self = Self::new_from_collector(be, p, collector)?;
             }
@@ -345,13 +345,15 @@ impl GlobalIndex {
     /// [`GlobalIndex::new`] reads it.
     #[must_use]
     pub fn is_full(&self) -> bool {
-        self.index.is_full()
+        matches!(self.index.index_type(), IndexType::Full)
     }
 
-    /// The index, if no other thread holds it (after waiting a little for threads shutting down).
+    /// The index, if no other thread holds it.
     fn try_into_index(self) -> Result<Index, Self> {
         let files = self.files;
         let index = Arc::try_unwrap(self.index).or_else(|arc| {
+            // Seems index is still in use; this could be due to some threads using it which didn't yet completely shut down.
+            // sleep a bit to let threads using the index shut down, after this index should be available to unwrap
             sleep(Duration::from_millis(100));
             Arc::try_unwrap(arc)
         });
@@ -384,15 +386,7 @@ impl GlobalIndex {
 
     /// Convert the `Arc<Index>` to an Index
     pub fn into_index(self) -> Index {
-        match Arc::try_unwrap(self.index) {
-            Ok(index) => index,
-            Err(arc) => {
-                // Seems index is still in use; this could be due to some threads using it which didn't yet completely shut down.
-                // sleep a bit to let threads using the index shut down, after this index should be available to unwrap
-                sleep(Duration::from_millis(100));
-                Arc::try_unwrap(arc).expect("index still in use")
-            }
-        }
+        self.try_into_index().expect("index still in use")
     }
 
     pub(crate) fn drop_data(self) -> Self {

@@ -82,9 +82,7 @@ impl Index {
             }
         }))
     }
-}
 
-impl Index {
     /// This index with the packs of further index files added, as if all had been read together:
     /// each blob type keeps the kind of entries it had (full, ids only or none).
     ///
@@ -93,7 +91,7 @@ impl Index {
     /// again (e.g. to read what a backup just wrote with the index loaded before it).
     #[must_use]
     pub(crate) fn extended(mut self, packs: impl IntoIterator<Item = IndexPack>) -> Self {
-        let mut added = IndexCollector::like(&self);
+        let mut added = IndexCollector::new(self.index_type());
         added.extend(packs);
         let mut added = added.into_index();
         for (tpe, tc) in &mut self.0 {
@@ -116,12 +114,15 @@ impl Index {
         }
         self
     }
-}
 
-impl Index {
-    /// Whether data blobs have full entries (not ids only, not dropped).
-    pub(crate) fn is_full(&self) -> bool {
-        matches!(self.0[BlobType::Data].entries, EntriesVariants::FullEntries(_))
+    /// What this index keeps of data blobs (trees are always kept whole, see
+    /// [`IndexCollector::new`]).
+    pub(crate) fn index_type(&self) -> IndexType {
+        match self.0[BlobType::Data].entries {
+            EntriesVariants::None => IndexType::OnlyTrees,
+            EntriesVariants::Ids(_) => IndexType::DataIds,
+            EntriesVariants::FullEntries(_) => IndexType::Full,
+        }
     }
 }
 
@@ -156,20 +157,6 @@ impl IndexCollector {
             IndexType::Full => EntriesVariants::FullEntries(Vec::new()),
         };
 
-        collector
-    }
-
-    /// An empty collector keeping the same kind of entries per blob type as `index`.
-    #[must_use]
-    pub(crate) fn like(index: &Index) -> Self {
-        let mut collector = Self::default();
-        for (tpe, tc) in &index.0 {
-            collector.0[tpe].entries = match tc.entries {
-                EntriesVariants::None => EntriesVariants::None,
-                EntriesVariants::Ids(_) => EntriesVariants::Ids(Vec::new()),
-                EntriesVariants::FullEntries(_) => EntriesVariants::FullEntries(Vec::new()),
-            };
-        }
         collector
     }
 
